@@ -1,0 +1,97 @@
+"""The explicit manifest every dataset becomes: one :class:`Record` per image."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from artcheck.labels import LABEL_INDEX, normalize_label
+
+MANIFEST_COLUMNS = ("path", "label", "source", "generator", "style", "split", "group")
+
+
+@dataclass(frozen=True)
+class Record:
+    path: str            # absolute, or relative to the manifest's directory when written
+    label: str           # "ai" or "human"
+    source: str = ""
+    generator: str = ""
+    style: str = ""
+    split: str = ""      # "train" | "val" | "test" | "" (unassigned)
+    group: str = ""      # records sharing a group never straddle splits
+
+    @property
+    def target(self) -> int:
+        return LABEL_INDEX[self.label]
+
+    def key(self, by: str) -> str:
+        if by not in ("source", "generator", "style", "label"):
+            raise ValueError(f"cannot group by {by!r}; expected source, generator, style or label")
+        return getattr(self, by)
+
+
+class Manifest:
+    """An ordered list of records with the CSV round trip and a few views."""
+
+    def __init__(self, records: Iterable[Record], root: str | Path | None = None, layout: str = ""):
+        self.records: list[Record] = list(records)
+        self.root = Path(root) if root else None
+        self.layout = layout
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __getitem__(self, i: int) -> Record:
+        return self.records[i]
+
+    def where(self, **conditions: str) -> "Manifest":
+        keep = [r for r in self.records if all(getattr(r, k) == v for k, v in conditions.items())]
+        return Manifest(keep, self.root, self.layout)
+
+    def replace_all(self, **changes_by_path: dict[str, str]) -> "Manifest":
+        return Manifest([replace(r, **changes_by_path.get(r.path, {})) for r in self.records], self.root, self.layout)
+
+    def counts(self, by: str = "label") -> dict[str, int]:
+        return dict(sorted(Counter(getattr(r, by) for r in self.records).items()))
+
+    def describe(self) -> str:
+        parts = [f"{len(self)} images", "labels " + str(self.counts("label"))]
+        if any(r.source for r in self.records):
+            parts.append(f"{len(self.counts('source'))} sources")
+        return ", ".join(parts)
+
+    def to_csv(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+            writer.writeheader()
+            for r in self.records:
+                writer.writerow(asdict(r))
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "Manifest":
+        path = Path(path)
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in ("path", "label") if c not in header]
+            if missing:
+                raise ValueError(
+                    f"{path}: manifest CSV lacks column(s) {missing}; expected at least 'path,label' "
+                    f"and optionally {list(MANIFEST_COLUMNS[2:])}; got columns {header}")
+            known = {f.name for f in fields(Record)}
+            records = []
+            for line_no, row in enumerate(reader, start=2):
+                values = {k: (row.get(k) or "").strip() for k in known}
+                p = Path(values["path"])
+                values["path"] = str(p if p.is_absolute() else (path.parent / p))
+                values["label"] = normalize_label(values["label"], where=f"{path}:{line_no}")
+                records.append(Record(**values))
+        return cls(records, path.parent, "manifest")

@@ -1,0 +1,74 @@
+"""Preprocessing that belongs to a model (as timm's ``pretrained_cfg``).
+
+A model declares one frozen :class:`PreprocessConfig`; data loaders, the detector and
+ONNX export all read it, so nobody re-types a normalisation constant. NumPy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+UNIT_MEAN = (0.0, 0.0, 0.0)   # Keras-style Rescaling(1/255): the seed CNNs' own choice
+UNIT_STD = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    input_size: tuple[int, int]            # (height, width)
+    mean: tuple[float, float, float] = UNIT_MEAN
+    std: tuple[float, float, float] = UNIT_STD
+    interpolation: str = "bilinear"
+    crop: str = "resize"                   # "resize" (squash) or "center" (resize short side, crop)
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in _RESAMPLE:
+            raise ValueError(f"interpolation must be one of {sorted(_RESAMPLE)}, got {self.interpolation!r}")
+        if self.crop not in ("resize", "center"):
+            raise ValueError(f"crop must be 'resize' or 'center', got {self.crop!r}")
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PreprocessConfig":
+        return cls(**d)
+
+    def resize(self, img: Image.Image) -> Image.Image:
+        """RGB PIL image -> RGB PIL image of ``input_size``."""
+        h, w = self.input_size
+        resample = _RESAMPLE[self.interpolation]
+        if self.crop == "center":
+            scale = max(h / img.height, w / img.width)
+            new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+            img = img.resize(new, resample)
+            left, top = (img.width - w) // 2, (img.height - h) // 2
+            return img.crop((left, top, left + w, top + h))
+        return img.resize((w, h), resample) if img.size != (w, h) else img
+
+    def to_uint8(self, img: Image.Image) -> np.ndarray:
+        """RGB PIL image -> uint8 array (H, W, 3) at input size (what caches store)."""
+        return np.asarray(self.resize(img), dtype=np.uint8)
+
+    def normalize(self, batch_uint8: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> float32 (N, 3, H, W), scaled and normalised."""
+        x = batch_uint8.astype(np.float32) / 255.0
+        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        """RGB PIL image -> float32 (3, H, W)."""
+        return self.normalize(self.to_uint8(img)[None])[0]

@@ -1,0 +1,225 @@
+"""``train(cfg) -> RunResult``: the training loop for torch models.
+
+Reproducible on CPU (same seed, same result), early stopping on validation loss, the
+best checkpoint always on disk (Ctrl-C keeps it), a progress bar, and a run directory
+holding everything needed to evaluate, predict or export later.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from artcheck import runs
+from artcheck.config import TrainConfig
+from artcheck.data import leave_one_out, read_dataset, split_manifest, subset
+from artcheck.data.manifest import Manifest, Record
+from artcheck.data.scan import ScanResult, scan
+from artcheck.images import load_image
+from artcheck.models import create_model
+from artcheck.preprocess import PreprocessConfig
+from artcheck.progress import console, progress_enabled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    best_epoch: int
+    best_val_loss: float
+    history: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def pixel_fn(preprocess: PreprocessConfig, grayscale: bool = False) -> Callable:
+    """RGB PIL image -> uint8 (H, W, 3) model input; grayscale keeps 3 identical channels."""
+    def to_array(img):
+        if grayscale:
+            img = img.convert("L").convert("RGB")
+        return preprocess.to_uint8(img)
+    return to_array
+
+
+class ImageDataset(Dataset):
+    """uint8 CHW tensors and targets; pixels from the scan's cache or decoded on the fly."""
+
+    def __init__(self, records: list[Record], to_array: Callable, pixels: dict[str, np.ndarray]):
+        self.records, self.to_array, self.pixels = records, to_array, pixels
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int):
+        r = self.records[i]
+        arr = self.pixels.get(r.path)
+        if arr is None:   # not cached: decode now (the scan already vetted this file)
+            arr = self.to_array(load_image(r.path).image)
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), r.target
+
+
+def to_input(batch: torch.Tensor, preprocess: PreprocessConfig) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> normalised float32, using the model's own constants."""
+    mean = torch.tensor(preprocess.mean).view(1, 3, 1, 1)
+    std = torch.tensor(preprocess.std).view(1, 3, 1, 1)
+    return (batch.float() / 255.0 - mean) / std
+
+
+def loss_fn(model) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if model.num_outputs == 2:
+        return lambda logits, y: nn.functional.cross_entropy(logits, y)
+    return lambda logits, y: nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y.float())
+
+
+def make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    name = model.default_optimizer if cfg.optimizer == "default" else cfg.optimizer
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def prepare_splits(cfg: TrainConfig, manifest: Manifest) -> Manifest:
+    manifest = subset(manifest, cfg.subset, seed=cfg.seed)
+    if cfg.holdout_by:
+        return leave_one_out(manifest, cfg.holdout_by, cfg.holdout, seed=cfg.seed, val_fraction=cfg.val_fraction)
+    train_fraction = 1.0 - cfg.val_fraction - cfg.test_fraction
+    return split_manifest(manifest, (train_fraction, cfg.val_fraction, cfg.test_fraction), seed=cfg.seed)
+
+
+def load_data(cfg: TrainConfig, preprocess: PreprocessConfig) -> ScanResult:
+    """Read, validate (bad files reported), group near-duplicates, split."""
+    manifest = read_dataset(cfg.data, cfg.layout)
+    h, w = preprocess.input_size
+    scanned = scan(manifest, pixel_fn(preprocess, cfg.grayscale), array_bytes=h * w * 3,
+                   workers=max(1, cfg.workers))
+    scanned.manifest = prepare_splits(cfg, scanned.manifest)
+    for split in ("train", "val"):
+        labels = {r.label for r in scanned.manifest if r.split == split}
+        if len(labels) < 2:
+            raise ValueError(f"the {split} split holds only {sorted(labels) or 'no'} images; "
+                             "both 'ai' and 'human' are needed. Use more data or another holdout.")
+    return scanned
+
+
+def _run_dir(cfg: TrainConfig) -> Path:
+    if cfg.out:
+        path = Path(cfg.out)
+    else:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / f"{cfg.model}-{stamp}"
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path} already holds files; pass another --out (artcheck never overwrites a run)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augment=False):
+    """One pass; trains when ``optimizer`` is given. Returns (mean loss, accuracy, n, seconds)."""
+    model.train(optimizer is not None)
+    total_loss, correct, n, t0 = 0.0, 0, 0, time.perf_counter()
+    with torch.set_grad_enabled(optimizer is not None):
+        for x, y in loader:
+            if augment:
+                flip = torch.rand(x.shape[0], generator=gen) < 0.5
+                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+            logits = model(to_input(x, preprocess))
+            loss = criterion(logits, y)
+            if optimizer is not None:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            total_loss += float(loss.detach()) * len(y)
+            correct += int(((model.proba_ai(logits) >= 0.5).long() == y).sum())
+            n += len(y)
+    return total_loss / max(n, 1), correct / max(n, 1), n, time.perf_counter() - t0
+
+
+def _write_setup(run_dir: Path, cfg: TrainConfig, data: ScanResult, model) -> None:
+    runs.write_json(run_dir / runs.CONFIG_FILE, {
+        "config": cfg.model_dump(), "seed": cfg.seed, "versions": runs.versions(), "git_sha": runs.git_sha(),
+        "created": datetime.now(timezone.utc).isoformat(), "data_layout": data.manifest.layout,
+        "counts": {s: data.manifest.where(split=s).counts() for s in ("train", "val", "test")},
+    })
+    data.manifest.to_csv(run_dir / runs.SPLIT_FILE)
+    with (run_dir / runs.SKIPPED_FILE).open("w", newline="") as f:
+        csv.writer(f).writerows([("path", "reason"), *data.errors])
+
+
+def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.data``; returns the run's summary (the run dir holds the rest)."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    model = create_model(cfg.model, **cfg.model_kwargs)
+    pre = model.preprocess
+    data = load_data(cfg, pre)
+    run_dir = _run_dir(cfg)
+    _write_setup(run_dir, cfg, data, model)
+    to_array = pixel_fn(pre, cfg.grayscale)
+    split = {s: [r for r in data.manifest if r.split == s] for s in ("train", "val")}
+    gen = torch.Generator().manual_seed(cfg.seed)
+    workers = 0 if len(data.pixels) == len(data.manifest) else cfg.workers
+    train_loader = DataLoader(ImageDataset(split["train"], to_array, data.pixels), batch_size=cfg.batch_size,
+                              shuffle=True, generator=gen, num_workers=workers)
+    val_loader = DataLoader(ImageDataset(split["val"], to_array, data.pixels), batch_size=cfg.batch_size,
+                            num_workers=workers)
+    criterion, optimizer = loss_fn(model), make_optimizer(cfg, model)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma) if cfg.scheduler == "step" else None
+    result = RunResult(run_dir, 0, float("inf"), skipped=data.errors)
+    best_state, stale = None, 0
+    show = progress_enabled(progress)
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            tr_loss, tr_acc, n_tr, sec = _epoch(model, train_loader, pre, criterion, optimizer, gen, cfg.augment)
+            va_loss, va_acc, _, _ = _epoch(model, val_loader, pre, criterion)
+            row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
+                   "val_acc": va_acc, "lr": optimizer.param_groups[0]["lr"], "train_images_per_s": n_tr / sec}
+            result.history.append(row)
+            with (run_dir / runs.HISTORY_FILE).open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            if show:
+                console.print(f"epoch {epoch:3d}/{cfg.epochs}  train loss {tr_loss:.4f} acc {tr_acc:.3f}  "
+                              f"val loss {va_loss:.4f} acc {va_acc:.3f}  ({n_tr / sec:.0f} img/s)")
+            if scheduler:
+                scheduler.step()
+            if va_loss < result.best_val_loss - 1e-6:
+                result.best_epoch, result.best_val_loss, stale = epoch, va_loss, 0
+                best_state = copy.deepcopy(model.state_dict())
+                runs.save_model(run_dir, model)
+            else:
+                stale += 1
+                if stale >= cfg.patience:
+                    break
+    except KeyboardInterrupt:
+        result.interrupted = True
+        console.print(f"[yellow]interrupted: keeping the best checkpoint (epoch {result.best_epoch}) in {run_dir}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    _finish(run_dir, result)
+    return result
+
+
+def _finish(run_dir: Path, result: RunResult) -> None:
+    runs.write_json(run_dir / runs.SUMMARY_FILE, {
+        "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+        "epochs_run": len(result.history), "interrupted": result.interrupted, "skipped_files": len(result.skipped),
+    })
+    if result.history:
+        from artcheck.plots import plot_history
+        plot_history(result.history, run_dir / "curves.png")
