@@ -128,7 +128,7 @@ def load_image(
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(label, f"refused as a possible decompression bomb ({e})") from e
+        raise ImageError(label, f"declared size is over the pixel limit, refused as a possible decompression bomb ({e})") from e
     except Image.UnidentifiedImageError as e:
         raise ImageError(
             label, f"not an image Pillow can read (got {len(data)} bytes starting {data[:8]!r}); "

@@ -41,7 +41,7 @@ def _fingerprint(img: Image.Image, rng: np.random.Generator, strength: float) ->
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def make_image(label: str, seed: int, size: int = 64, strength: float = 6.0) -> Image.Image:
+def make_image(label: str, seed: int, size: int = 64, strength: float = 12.0) -> Image.Image:
     """One synthetic image; deterministic given ``seed``."""
     rng = np.random.default_rng(seed)
     img = _painting(rng, size)
@@ -49,7 +49,7 @@ def make_image(label: str, seed: int, size: int = 64, strength: float = 6.0) -> 
 
 
 def make_dataset(root: str | Path, n_per_class: int = 50, size: int = 64, seed: int = 0,
-                 strength: float = 6.0, layout: str = "imagefolder") -> Manifest:
+                 strength: float = 12.0, layout: str = "imagefolder") -> Manifest:
     """Write a synthetic dataset under ``root`` (ImageFolder layout plus ``manifest.csv``)."""
     root = Path(root)
     records = []
