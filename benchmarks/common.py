@@ -1,0 +1,64 @@
+"""Helpers shared by the benchmark scripts: leave-one-source-out over a dataset."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from artcheck.data import read_dataset
+from artcheck.evaluate import Predictions, binary_metrics
+
+WILD_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wild-dev"
+
+
+def pooled_summary(fold_preds: dict[str, Predictions], train_seconds: float, n_train_images: int,
+                   infer_seconds: float) -> dict:
+    """Pool held-out predictions over folds: each source is scored only by a model that never saw it."""
+    y = np.concatenate([p.y for p in fold_preds.values()])
+    p = np.concatenate([p.p_ai for p in fold_preds.values()])
+    m = binary_metrics(y, p)
+    per_source = {src: float(np.mean((pr.p_ai >= 0.5).astype(int) == pr.y)) for src, pr in fold_preds.items()}
+    return {
+        "balanced_accuracy": m["balanced_accuracy"], "roc_auc": m["roc_auc"],
+        "human_false_positive_rate": m["human_false_positive_rate"], "n": m["n"],
+        "per_source_accuracy": per_source,
+        "train_images_per_s": n_train_images / train_seconds if train_seconds else None,
+        "inference_images_per_s": len(y) / infer_seconds if infer_seconds else None,
+    }
+
+
+def sources_of(data: str | Path) -> list[str]:
+    return sorted({r.source for r in read_dataset(data)})
+
+
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}" if isinstance(v, float) and v < 10 else f"{v:.0f}"
+
+
+def markdown_table(results: dict[str, dict], sources: list[str], label: Callable[[str], str] = str) -> str:
+    head = ["model", "bal. acc", "AUC", "human FPR"] + [f"acc {s}" for s in sources] + ["train img/s", "infer img/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in results.items():
+        row = [label(name), fmt(r["balanced_accuracy"]), fmt(r["roc_auc"]), fmt(r["human_false_positive_rate"])]
+        row += [fmt(r["per_source_accuracy"].get(s)) for s in sources]
+        row += [fmt(r["train_images_per_s"]), fmt(r["inference_images_per_s"])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)

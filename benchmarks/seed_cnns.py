@@ -1,0 +1,71 @@
+"""Train every seed CNN leave-one-source-out and report pooled held-out metrics.
+
+    python benchmarks/seed_cnns.py [--data ../shared/data/wild-dev] [--epochs 15] [--out benchmarks/results]
+
+For each model and each source S: train on all other sources (val carved from them,
+early stopping on it), predict S. Each image is therefore scored by a model that never
+saw its source; balanced accuracy and AUC are computed over all held-out predictions,
+and per-source accuracy says how each source fared when held out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import WILD_DEV, Timer, markdown_table, pooled_summary, sources_of, write_json  # noqa: E402
+
+from artcheck import runs  # noqa: E402
+from artcheck.config import TrainConfig  # noqa: E402
+from artcheck.data import Manifest, read_dataset  # noqa: E402
+from artcheck.evaluate import predict_manifest, select_split  # noqa: E402
+from artcheck.train import train  # noqa: E402
+
+MODELS = ["bird-lotfi", "bird-lotfi-128", "mai-cnn", "bn-cnn", "plain-cnn"]
+LR = {"mai-cnn": 1e-4}
+
+
+def run_model(name: str, data: str, epochs: int, seed: int, work: Path) -> dict:
+    fold_preds, train_s, n_train, infer_s = {}, 0.0, 0, 0.0
+    for src in sources_of(data):
+        cfg = TrainConfig(data=data, model=name, epochs=epochs, seed=seed, holdout_by="source", holdout=src,
+                          lr=LR.get(name, 1e-3), out=str(work / f"{name}-{src}"))
+        result = train(cfg, progress=False)
+        n_ep = len(result.history)
+        split = Manifest.from_csv(result.run_dir / runs.SPLIT_FILE)
+        n_train_fold = sum(r.split == "train" for r in split)
+        train_s += sum(n_train_fold / h["train_images_per_s"] for h in result.history)
+        n_train += n_train_fold * n_ep
+        test = select_split(read_dataset(data), split, "test")
+        with Timer() as t:
+            fold_preds[src] = predict_manifest(runs.load_model(result.run_dir), test, progress=False)
+        infer_s += t.seconds
+        print(f"  {name} holdout={src}: epochs={n_ep} acc={float(((fold_preds[src].p_ai >= .5) == fold_preds[src].y).mean()):.3f}",
+              flush=True)
+    return pooled_summary(fold_preds, train_s, n_train, infer_s)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(WILD_DEV))
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--models", nargs="*", default=MODELS)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.models:
+            results[name] = run_model(name, args.data, args.epochs, args.seed, Path(work))
+            print(name, {k: v for k, v in results[name].items() if k != "per_source_accuracy"}, flush=True)
+    write_json(Path(args.out) / "seed_cnns.json", {"args": vars(args), "results": results})
+    table = markdown_table(results, sources_of(args.data))
+    (Path(args.out) / "seed_cnns.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
