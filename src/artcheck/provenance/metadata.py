@@ -1,0 +1,131 @@
+"""Generator metadata left by AI tools: A1111, ComfyUI, NovelAI, InvokeAI, Fooocus; XMP
+``DigitalSourceType``. Reads what :func:`artcheck.images.load_image` already parsed
+(PNG text chunks, EXIF, XMP); XML goes through defusedxml.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from artcheck.provenance.evidence import INFO, STRONG, Evidence
+
+EXIF_USER_COMMENT = 0x9286
+EXIF_SOFTWARE = 0x0131
+EXIF_IFD = 0x8769
+A1111_RE = re.compile(r"Steps:\s*\d+.*Sampler:", re.S)
+AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia")
+GENERATOR_SOFTWARE = ("NovelAI", "Midjourney", "DALL-E", "DALL·E", "Stable Diffusion", "Firefly", "ComfyUI",
+                      "InvokeAI", "Fooocus", "Imagen", "Leonardo.Ai", "Ideogram")
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        if value[:8] in (b"UNICODE\x00", b"ASCII\x00\x00\x00"):
+            enc = "utf-16-be" if value[:8].startswith(b"UNICODE") else "ascii"
+            body = value[8:]
+            if enc == "utf-16-be" and body[:2] and body[0] != 0 and body[1] == 0:
+                enc = "utf-16-le"
+            return body.decode(enc, "replace").strip("\x00")
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _user_comment(loaded) -> str:
+    exif = loaded.image.getexif() if not loaded.info.get("exif") else None
+    try:
+        from PIL import Image
+
+        raw = loaded.info.get("exif")
+        if raw:
+            exif = Image.Exif()
+            exif.load(raw)
+        if exif is None:
+            return ""
+        ifd = exif.get_ifd(EXIF_IFD)
+        return _text(ifd.get(EXIF_USER_COMMENT, "") or exif.get(EXIF_USER_COMMENT, ""))
+    except Exception:  # noqa: BLE001 - malformed EXIF is simply not evidence
+        return ""
+
+
+def _software(loaded) -> str:
+    raw = loaded.info.get("exif")
+    if not raw:
+        return str(loaded.info.get("Software", ""))
+    from PIL import Image
+
+    exif = Image.Exif()
+    try:
+        exif.load(raw)
+    except Exception:  # noqa: BLE001
+        return ""
+    return _text(exif.get(EXIF_SOFTWARE, ""))
+
+
+def _json(value) -> dict | list | None:
+    try:
+        return json.loads(_text(value))
+    except (ValueError, TypeError):
+        return None
+
+
+def _generator_text_evidence(info: dict, comment: str) -> list[Evidence]:
+    out = []
+    params = _text(info.get("parameters", "")) or comment
+    if params and A1111_RE.search(params):
+        tool = "Fooocus" if "Fooocus" in params else "Automatic1111-style"
+        out.append(Evidence("metadata", f"{tool} generation parameters (prompt, steps, sampler) are embedded", STRONG))
+    prompt, workflow = _json(info.get("prompt", "")), _json(info.get("workflow", ""))
+    if isinstance(prompt, dict) and any(isinstance(v, dict) and "class_type" in v for v in prompt.values()):
+        out.append(Evidence("metadata", "a ComfyUI generation graph ('prompt') is embedded", STRONG))
+    elif isinstance(workflow, dict) and "nodes" in workflow:
+        out.append(Evidence("metadata", "a ComfyUI workflow is embedded", STRONG))
+    for key in ("invokeai_metadata", "invokeai_graph", "sd-metadata", "dream"):
+        if key in info:
+            out.append(Evidence("metadata", f"InvokeAI generation metadata ('{key}') is embedded", STRONG))
+            break
+    if "fooocus_scheme" in info:
+        out.append(Evidence("metadata", "Fooocus generation metadata is embedded", STRONG))
+    nai = _json(info.get("Comment", ""))
+    if _text(info.get("Software", "")).startswith("NovelAI") or (isinstance(nai, dict) and "sampler" in nai and "steps" in nai):
+        out.append(Evidence("metadata", "NovelAI generation metadata is embedded", STRONG))
+    return out
+
+
+def _xmp_evidence(info: dict) -> list[Evidence]:
+    raw = info.get("xmp") or info.get("XML:com.adobe.xmp")
+    if not raw:
+        return []
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        root = ElementTree.fromstring(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
+    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+        return [Evidence("xmp", "XMP metadata is present but malformed; ignored", INFO)]
+    values = []
+    for el in root.iter():
+        for k, v in list(el.attrib.items()) + [(el.tag, el.text or "")]:
+            if k.endswith("DigitalSourceType") or k.endswith("}DigitalSourceType"):
+                values.append(v)
+            elif isinstance(v, str) and "digitalsourcetype/" in v.lower():
+                values.append(v)
+    for v in values:
+        term = v.rstrip("/").rsplit("/", 1)[-1]
+        if term in AI_SOURCE_TYPES:
+            return [Evidence("xmp", f"XMP DigitalSourceType declares '{term}' (AI-generated)", STRONG)]
+    if values:
+        term = values[0].rstrip("/").rsplit("/", 1)[-1]
+        return [Evidence("xmp", f"XMP DigitalSourceType declares '{term}'", INFO)]
+    return []
+
+
+def read_metadata_evidence(loaded) -> list[Evidence]:
+    """Evidence from text chunks, EXIF and XMP of one decoded image."""
+    info = loaded.info
+    comment = _user_comment(loaded)
+    out = _generator_text_evidence(info, comment) + _xmp_evidence(info)
+    software = _software(loaded)
+    if not out and software and any(g.lower() in software.lower() for g in GENERATOR_SOFTWARE):
+        out.append(Evidence("metadata", f"the Software tag names an AI generator ({software[:60]})", STRONG))
+    return out
