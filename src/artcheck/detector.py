@@ -59,10 +59,11 @@ class Detector:
         self.lo, self.hi = (threshold, threshold) if threshold is not None else (float(band[0]), float(band[1]))
         self.provenance = provenance
         self.model_info = {"name": config.get("name", "unnamed"), "version": str(config.get("version", "0"))}
+        self.columns = slice(*config["feature_columns"]) if config.get("feature_columns") else slice(None)
 
     # -- scoring -------------------------------------------------------------------------
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
-        return self.head.proba_ai(self.backbone.features(arrays))
+        return self.head.proba_ai(self.backbone.features(arrays)[:, self.columns])
 
     def _label(self, p: float) -> str:
         if p >= self.hi:

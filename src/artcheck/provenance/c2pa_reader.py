@@ -83,9 +83,12 @@ def read_c2pa_evidence(loaded) -> list[Evidence]:
     types = _source_types(active)
     ai_types = [t for t in types if t in AI_SOURCE_TYPES]
     valid = state in ("Valid", "Trusted")
+    codes = {str(s.get("code", "")) for s in store.get("validation_status") or []}
+    trust = "; its signer is not on a trust list" if "signingCredential.untrusted" in codes else ""
     if ai_types and valid:
+        # declaring AI generation incriminates only the declarer, so even an untrusted signer counts
         return [Evidence("c2pa", f"a {state.lower()} C2PA manifest from '{generator}' declares "
-                                 f"digitalSourceType '{ai_types[0]}' (AI-generated)", STRONG)]
+                                 f"digitalSourceType '{ai_types[0]}' (AI-generated){trust}", STRONG)]
     if ai_types:
         return [Evidence("c2pa", f"a C2PA manifest from '{generator}' declares '{ai_types[0]}' "
                                  f"but fails validation ({state})", WEAK)]

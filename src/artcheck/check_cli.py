@@ -1,0 +1,124 @@
+"""Formatting and path expansion for ``artcheck check`` (the command itself lives in cli.py)."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from rich.console import Console
+from rich.table import Table
+
+from artcheck.detector import Verdict
+
+FORMATS = ("table", "json", "jsonl", "csv")
+CSV_COLUMNS = ("path", "verdict", "p_ai", "reason", "error", "sha256", "width", "height", "format", "evidence", "model")
+
+
+def expand_paths(args: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Files, folders (recursive, every non-hidden file) and globs -> (files, args that matched nothing)."""
+    files, missing = [], []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            files += [str(f) for f in sorted(p.rglob("*"))
+                      if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)]
+        elif p.exists() or p.is_symlink():
+            files.append(str(p))
+        elif any(ch in arg for ch in "*?["):
+            matched = sorted(glob.glob(arg, recursive=True))
+            files += [m for m in matched if Path(m).is_file()]
+            if not matched:
+                missing.append(arg)
+        else:
+            files.append(str(p))   # reported per file as unreadable, never dropped
+    return files, missing
+
+
+def summary(verdicts: list[Verdict]) -> dict[str, int]:
+    counts = Counter(v.verdict or "error" for v in verdicts)
+    return {"checked": len(verdicts), **{k: counts.get(k, 0) for k in ("ai", "human", "uncertain", "error")}}
+
+
+def summary_line(s: dict[str, int]) -> str:
+    return (f"{s['checked']} checked: {s['ai']} ai, {s['human']} human, {s['uncertain']} uncertain, "
+            f"{s['error']} failed")
+
+
+def csv_row(v: Verdict) -> dict:
+    img = v.image or {}
+    return {"path": v.path, "verdict": v.verdict or "", "p_ai": "" if v.p_ai is None else v.p_ai,
+            "reason": v.reason, "error": v.error or "", "sha256": img.get("sha256", ""),
+            "width": img.get("width", ""), "height": img.get("height", ""), "format": img.get("format", ""),
+            "evidence": " | ".join(f"{e.kind}: {e.detail}" for e in v.evidence),
+            "model": f"{v.model.get('name', '')} {v.model.get('version', '')}".strip()}
+
+
+class Writer:
+    """Streams jsonl/csv as results arrive; collects table/json to print at the end."""
+
+    def __init__(self, fmt: str, out=None):
+        self.fmt, self.out = fmt, out or sys.stdout
+        self.rows: list[Verdict] = []
+        if fmt == "csv":
+            self.csv = csv.DictWriter(self.out, fieldnames=CSV_COLUMNS)
+            self.csv.writeheader()
+
+    def add(self, v: Verdict) -> None:
+        self.rows.append(v)
+        if self.fmt == "jsonl":
+            self.out.write(json.dumps(v.to_dict()) + "\n")
+        elif self.fmt == "csv":
+            self.csv.writerow(csv_row(v))
+
+    def finish(self, console: Console) -> dict[str, int]:
+        s = summary(self.rows)
+        if self.fmt == "json":
+            self.out.write(json.dumps({"results": [v.to_dict() for v in self.rows], "summary": s}, indent=2) + "\n")
+        elif self.fmt == "table":
+            table = Table(show_lines=False)
+            for col in ("image", "verdict", "P(ai)", "why"):
+                table.add_column(col, overflow="fold")
+            colour = {"ai": "red", "human": "green", "uncertain": "yellow"}
+            for v in self.rows:
+                verdict = f"[{colour.get(v.verdict, 'magenta')}]{v.verdict or 'error'}[/]"
+                table.add_row(v.path, verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", v.reason)
+            console.print(table)
+        return s
+
+
+def per_source_report(verdicts: list[Verdict], manifest) -> str | None:
+    """When the checked folder is a labelled dataset: accuracy per source, as text."""
+    by_path = {str(Path(r.path).resolve()): r for r in manifest}
+    rows: dict[str, Counter] = {}
+    for v in verdicts:
+        r = by_path.get(str(Path(v.path).resolve()))
+        if r is None or v.verdict is None:
+            continue
+        c = rows.setdefault(r.source or "(none)", Counter())
+        c["n"] += 1
+        c["label_" + r.label] += 1
+        c["correct"] += v.verdict == r.label
+        c["uncertain"] += v.verdict == "uncertain"
+        c["called_ai"] += v.verdict == "ai"
+    if not rows:
+        return None
+    buf = io.StringIO()
+    buf.write("per source (labels from the dataset's manifest):\n")
+    buf.write(f"{'source':28s} {'label':6s} {'n':>5s} {'correct':>8s} {'uncertain':>9s} {'called ai':>9s}\n")
+    for src, c in sorted(rows.items()):
+        label = "ai" if c["label_ai"] >= c["label_human"] else "human"
+        buf.write(f"{src:28s} {label:6s} {c['n']:5d} {c['correct'] / c['n']:8.2f} {c['uncertain'] / c['n']:9.2f} "
+                  f"{c['called_ai'] / c['n']:9.2f}\n")
+    return buf.getvalue()
+
+
+def iter_with_progress(verdicts: Iterator[Verdict], total: int, enabled: bool) -> Iterator[Verdict]:
+    from artcheck.progress import track
+
+    yield from track(verdicts, "Checking", total=total, enabled=enabled)

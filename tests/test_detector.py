@@ -1,0 +1,137 @@
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from artcheck.backbones import get_backbone
+from artcheck.cli import main
+from artcheck.data import read_dataset
+from artcheck.detector import Detector, load_detector
+from artcheck.features import FeatureCache, extract
+from artcheck.probe import LinearProbe
+
+
+@pytest.fixture(scope="module")
+def tiny_detector_dir(synth_dir, tmp_path_factory):
+    """A detector folder: tiny ONNX backbone + a probe fitted and calibrated on synthetic data."""
+    from tiny_backbone import NAME, register
+
+    root = tmp_path_factory.mktemp("det")
+    register(root / "tiny.onnx")
+    manifest = read_dataset(synth_dir)
+    backbone = get_backbone(NAME)
+    X, idx, errors = extract(backbone, [r.path for r in manifest], progress=False)
+    y = np.array([manifest[i].target for i in idx])
+    head = LinearProbe(backbone=NAME).fit(X[::2], y[::2], Cs=(1.0,))
+    head.calibrate(head.decision_function(X[1::2]), y[1::2])
+    head.save(root / "head.json")
+    (root / "detector.json").write_text(json.dumps({
+        "name": "tiny-test", "version": "0", "backbone": NAME, "head": "head.json", "uncertain_band": [0.3, 0.7]}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def det(tiny_detector_dir):
+    return load_detector(tiny_detector_dir)
+
+
+def test_probe_separates_synthetic_classes(det, synth_dir):
+    manifest = read_dataset(synth_dir)
+    verdicts = det.check([r.path for r in manifest])
+    p = np.array([v.p_ai for v in verdicts])
+    y = np.array([r.target for r in manifest])
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, p) > 0.95
+    assert {v.verdict for v in verdicts} <= {"ai", "human", "uncertain"}
+
+
+def test_verdict_fields_and_inputs(det, synth_dir):
+    path = next(synth_dir.glob("ai/*.png"))
+    v = det.check(str(path))
+    d = v.to_dict()
+    assert set(d) >= {"path", "verdict", "p_ai", "evidence", "model", "image", "error"}
+    assert d["error"] is None and d["image"]["width"] == 32 and len(d["image"]["sha256"]) == 64
+    assert d["model"] == {"name": "tiny-test", "version": "0"} and d["evidence"][-1]["kind"] == "model"
+    assert det.check(path.read_bytes()).p_ai == pytest.approx(v.p_ai)
+    assert det.check(Image.open(path)).p_ai == pytest.approx(v.p_ai, abs=1e-4)
+
+
+def test_hugging_face_call_shape(det, synth_dir):
+    out = det(str(next(synth_dir.glob("human/*.png"))))
+    assert [d["label"] for d in out] in (["ai", "human"], ["human", "ai"])
+    assert out[0]["score"] >= out[1]["score"] and sum(d["score"] for d in out) == pytest.approx(1, abs=1e-3)
+
+
+def test_strong_provenance_decides_ai(det, synth_dir):
+    human = Image.open(next(synth_dir.glob("human/*.png")))
+    info = PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
+    buf = io.BytesIO()
+    human.save(buf, format="PNG", pnginfo=info)
+    plain = det.check(str(next(synth_dir.glob("human/*.png"))))
+    tagged = det.check(buf.getvalue())
+    assert plain.verdict != "ai" and tagged.verdict == "ai"
+    assert tagged.reason.startswith("AI: Automatic1111")
+    assert tagged.p_ai == pytest.approx(plain.p_ai, abs=1e-3)   # the model's own score is kept
+
+
+def test_threshold_replaces_band(tiny_detector_dir):
+    d = load_detector(tiny_detector_dir, threshold=0.5)
+    assert d.lo == d.hi == 0.5
+
+
+def test_bad_inputs_each_get_an_error(det, tmp_path, synth_dir):
+    good = next(synth_dir.glob("ai/*.png"))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("hello")
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:200])
+    paths = [str(good), str(tmp_path / "empty.png"), str(tmp_path / "text.jpg"), str(tmp_path / "cut.png"),
+             str(tmp_path / "missing.png")]
+    verdicts = det.check(paths)
+    assert [v.path for v in verdicts] == paths
+    assert verdicts[0].error is None
+    assert all(v.error and v.verdict is None for v in verdicts[1:])
+    assert "empty" in verdicts[1].error and "not an image" in verdicts[2].error
+
+
+def test_cli_check_formats_and_exit_codes(tiny_detector_dir, synth_dir, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, p in enumerate(sorted(synth_dir.glob("*/*.png"))[:6]):
+        (folder / f"{i}.png").write_bytes(p.read_bytes())
+    assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "json", "-q"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"]["checked"] == 6 and len(data["results"]) == 6
+    (folder / "notes.txt").write_text("not an image")
+    assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "jsonl", "-q"]) == 1
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 7 and sum(l["error"] is not None for l in lines) == 1
+    assert main(["check", str(folder / "*.png"), "--model", str(tiny_detector_dir), "-f", "csv", "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("path,verdict,p_ai")
+    assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "xml"]) == 2
+    assert main(["check", str(tmp_path / "nothing*.png"), "--model", str(tiny_detector_dir)]) == 2
+    assert main(["check", str(folder), "--model", str(tmp_path)]) == 2
+
+
+def test_feature_cache_hits(tiny_detector_dir, synth_dir, tmp_path):
+    from tiny_backbone import NAME
+
+    backbone = get_backbone(NAME)
+    paths = [str(p) for p in sorted(synth_dir.glob("ai/*.png"))[:5]]
+    cache = FeatureCache(NAME, root=tmp_path)
+    first, _, _ = extract(backbone, paths, cache, progress=False)
+    assert cache.misses == 5 and cache.hits == 0
+    again = FeatureCache(NAME, root=tmp_path)
+    second, _, _ = extract(backbone, paths, again, progress=False)
+    assert again.hits == 5 and again.misses == 0 and np.allclose(first, second)
+
+
+def test_unfitted_probe_says_so():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LinearProbe().proba_ai(np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="both classes"):
+        LinearProbe().fit(np.zeros((4, 2)), np.zeros(4))

@@ -1,0 +1,53 @@
+"""A tiny ONNX backbone built in the tests: fixed high-pass filters -> |response| -> mean.
+
+It is a real ONNX model run by ONNX Runtime through the same code as CLIP, small enough
+to build in milliseconds, and it sees the synthetic generator fingerprint.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from artcheck.backbones import BACKBONES, BackboneSpec, register_backbone
+from artcheck.preprocess import PreprocessConfig
+from artcheck.weights import WeightSource
+
+NAME = "tiny-highpass"
+
+
+def _filters() -> np.ndarray:
+    k = np.zeros((4, 3, 3, 3), np.float32)
+    checker = np.array([[1, -1, 1], [-1, 1, -1], [1, -1, 1]], np.float32) / 9
+    lap = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32) / 4
+    dx = np.array([[0, 0, 0], [-1, 1, 0], [0, 0, 0]], np.float32)
+    dy = dx.T.copy()
+    for i, f in enumerate((checker, lap, dx, dy)):
+        k[i] = f / 3            # same filter on each colour channel
+    return k
+
+
+def build_onnx(path: Path) -> str:
+    w = numpy_helper.from_array(_filters(), "w")
+    nodes = [helper.make_node("Conv", ["pixel_values", "w"], ["c"]),
+             helper.make_node("Abs", ["c"], ["a"]),
+             helper.make_node("GlobalAveragePool", ["a"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["features"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT,
+                                                                           ["n", 3, 32, 32])],
+                              [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["n", 4])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def register(path: Path) -> BackboneSpec:
+    sha = build_onnx(path)
+    spec = BackboneSpec(NAME, "fixed high-pass filters (test)", PreprocessConfig((32, 32), mean=(0.5,) * 3,
+                        std=(0.5,) * 3), (WeightSource("file", sha, "MIT", path.name, location=str(path)),),
+                        runtime="onnx", feature_dim=4, pooling="identity")
+    BACKBONES.pop(NAME, None)
+    return register_backbone(spec)
