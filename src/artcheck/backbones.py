@@ -50,9 +50,9 @@ register_backbone(BackboneSpec(
         sha256="2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d",
         licence="MIT (OpenAI CLIP model card)"),),
     runtime="onnx",
-    feature_dim=512 + 768,
-    summary="512-d projected embedding + 768-d mean of the last layer's patch tokens",
-    pooling="clip",
+    feature_dim=512 + 12 * 2 * 768,
+    summary="512-d projected embedding, then for each of the 12 blocks its CLS token and mean patch token (768-d each)",
+    pooling="clip-layers",
 ))
 
 
@@ -60,6 +60,34 @@ def get_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known backbones: {', '.join(sorted(BACKBONES))}")
     return BACKBONES[name]
+
+
+CLIP_BLOCK_OUTPUT = "/vision_model/encoder/layers.{i}/Add_1_output_0"   # residual stream after block i
+CLIP_BLOCKS = 12
+
+
+def _expose_clip_blocks(path: str | Path) -> bytes:
+    """The ONNX graph with every block's residual stream added as an output (RINE uses these).
+
+    Graph surgery with ``onnx`` at load time: the verified file on disk stays untouched.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    produced = {o for n in model.graph.node for o in n.output}
+    have = {o.name for o in model.graph.output}
+    for i in range(CLIP_BLOCKS - 1):          # the last block's output is already the 2nd output
+        name = CLIP_BLOCK_OUTPUT.format(i=i)
+        if name not in produced:
+            raise ValueError(f"{path}: expected a CLIP ViT graph with tensor {name}; this file differs")
+        if name not in have:
+            model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    return model.SerializeToString()
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-8)
 
 
 class OnnxBackbone:
@@ -72,19 +100,21 @@ class OnnxBackbone:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("ARTCHECK_THREADS", 0)) or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        model = _expose_clip_blocks(path) if spec.pooling == "clip-layers" else str(path)
+        self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     def features(self, batch_uint8: np.ndarray) -> np.ndarray:
-        """"clip": unit-normalised projected embedding, then the unit-normalised mean patch token."""
+        """"identity": the first output flattened. "clip-layers": the unit-normalised projected
+        embedding, then per block (0..11) its unit-normalised CLS token and mean patch token."""
         outputs = self.session.run(None, {self.input_name: self.preprocess.normalize(batch_uint8)})
         if self.spec.pooling == "identity":
             return outputs[0].reshape(len(batch_uint8), -1).astype(np.float32)
-        emb, hidden = outputs[:2]
-        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-        patches = hidden[:, 1:, :].mean(axis=1)
-        patches = patches / np.linalg.norm(patches, axis=1, keepdims=True)
-        return np.concatenate([emb, patches], axis=1).astype(np.float32)
+        emb, last, *earlier = outputs
+        parts = [_unit(emb)]
+        for hidden in [*earlier, last]:          # blocks 0..10, then block 11
+            parts += [_unit(hidden[:, 0, :]), _unit(hidden[:, 1:, :].mean(axis=1))]
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def get_backbone(name: str, fetch: bool = False, threads: int | None = None) -> OnnxBackbone:

@@ -29,7 +29,38 @@ from artcheck.probe import LinearProbe, _sigmoid
 RESERVED_SOURCE_PATTERNS = ("plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers", "lomiri-wallpapers",
                             "xfdesktop4-data", "gnome-backgrounds", "naev", "invokeai",
                             "comfyui-media-assets-02", "comfyui-media-other", "comfyui-workflow-templates")
-FEATURE_SETS = {"embedding": slice(0, 512), "patch-mean": slice(512, 1280), "both": slice(0, 1280)}
+EMB, WIDTH = 512, 768   # clip-layers layout: embedding, then per block [CLS, mean patch]
+
+
+def _block(i: int, part: str) -> list[int]:
+    start = EMB + i * 2 * WIDTH + (0 if part == "cls" else WIDTH)
+    return [start, start + WIDTH]
+
+
+# name -> column ranges [[start, stop], ...] into the clip-layers feature vector
+FEATURE_SETS: dict[str, list[list[int]]] = {
+    "embedding": [[0, EMB]],
+    "last block (CLS + mean patch)": [_block(11, "cls"), _block(11, "mean")],
+    "CLS of blocks 1,3,..,11": [_block(i, "cls") for i in range(1, 12, 2)],
+    "mean patch of blocks 1,3,..,11": [_block(i, "mean") for i in range(1, 12, 2)],
+    "embedding + CLS and mean patch of blocks 3,7,11": [[0, EMB]] + [_block(i, p) for i in (3, 7, 11)
+                                                                        for p in ("cls", "mean")],
+}
+
+
+def columns(ranges: list[list[int]]) -> np.ndarray:
+    return np.concatenate([np.arange(a, b) for a, b in ranges])
+# Where each training source comes from, for the model card.
+SOURCE_NOTES = {
+    "comfyui-media-image": "template thumbnails (Flux, SDXL, SD3.5, ...), PyPI comfyui-workflow-templates-media-image 0.3.160, MIT",
+    "comfyui-media-api": "API-model outputs, PyPI comfyui-workflow-templates-media-api 0.3.84, MIT",
+    "comfyui-media-assets-01": "PyPI comfyui-workflow-templates-media-assets-01 0.1.48, MIT",
+    "comfyui-media-video": "first frames of text-to-video templates, PyPI comfyui-workflow-templates-media-video "
+                           "0.3.101, MIT (scripts/extra_sources.py)",
+    "endless-sky": "landscape and city photographs, Debian endless-sky-data 0.9.8, public domain / CC-BY-SA",
+    "wesnoth-story": "hand-painted story art, Debian wesnoth-1.16-data, GPL-2+",
+    "widelands-photos": "landscape photographs, Debian widelands-data, GPL-2+ (scripts/extra_sources.py)",
+}
 TARGET_HUMAN_FPR = 0.05     # above the band: at most this share of held-out human images
 TARGET_AI_MISS = 0.10       # below the band: at most this share of held-out AI images
 ROBUST_VARIANT = "jpeg60-resize0.75"
@@ -46,8 +77,14 @@ def _robust(img, i):
     return perturb.jpeg(perturb.resize(img, 0.75), 60)
 
 
+def cache_id(spec) -> str:
+    """Backbone name plus feature layout: a change of pooling never reuses stale features."""
+    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}"
+
+
 def _features(backbone, name, paths, variant, fn, progress):
-    X, idx, errors = extract(backbone, paths, FeatureCache(name, variant), perturb=fn, progress=progress)
+    X, idx, errors = extract(backbone, paths, FeatureCache(cache_id(backbone.spec), variant), perturb=fn,
+                             progress=progress)
     if errors:
         raise ValueError("unreadable training images: " + "; ".join(f"{p}: {r}" for p, r in errors[:5]))
     return X
@@ -66,7 +103,7 @@ class Recipe:
 def loso_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, recipe: Recipe,
                 n_aug: int, eval_views: tuple[str, ...] = ("clean",)) -> dict[str, np.ndarray]:
     """Held-out logits per image for each view in ``eval_views``, by leave-one-source-out."""
-    cols = FEATURE_SETS[recipe.features]
+    cols = columns(FEATURE_SETS[recipe.features])
     out = {v: np.zeros(len(y)) for v in eval_views}
     for s in np.unique(src):
         tr = src != s
@@ -136,13 +173,15 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     views[ROBUST_VARIANT] = _features(backbone, backbone_name, paths, ROBUST_VARIANT, _robust, progress)
 
     selection = []
-    for feats in FEATURE_SETS:
-        for aug in (False, True):
-            recipe = Recipe(feats, aug)
-            lg = loso_logits(views, y, src, recipe, n_aug, ("clean", ROBUST_VARIANT))
-            clean, rob = _metrics(y, _sigmoid(lg["clean"])), _metrics(y, _sigmoid(lg[ROBUST_VARIANT]))
-            selection.append({"recipe": recipe.name, "features": feats, "augment": aug, "clean": clean,
-                              "robust": rob, "_logits": lg})
+    # augmentation is always on; one control without it shows what it buys
+    for recipe in [Recipe(f, True) for f in FEATURE_SETS] + [Recipe("embedding", False)]:
+        lg = loso_logits(views, y, src, recipe, n_aug, ("clean", ROBUST_VARIANT))
+        clean, rob = _metrics(y, _sigmoid(lg["clean"])), _metrics(y, _sigmoid(lg[ROBUST_VARIANT]))
+        selection.append({"recipe": recipe.name, "features": recipe.features, "augment": recipe.augment,
+                          "clean": clean, "robust": rob, "_logits": lg})
+        if progress is not False:
+            print(f"  {recipe.name}: held-out AUC {clean['roc_auc']:.3f} clean, {rob['roc_auc']:.3f} processed",
+                  flush=True)
     # choose by held-out AUC on clean and processed images alike
     best = max(selection, key=lambda s: (s["clean"]["roc_auc"] or 0) + (s["robust"]["roc_auc"] or 0))
     recipe = Recipe(best["features"], best["augment"])
@@ -152,15 +191,16 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     p_cal_robust = cross_fitted_platt(best["_logits"][ROBUST_VARIANT], y, src)
     lo, hi = pick_band(y, p_cal)
 
-    cols = FEATURE_SETS[recipe.features]
+    ranges = FEATURE_SETS[recipe.features]
+    cols = columns(ranges)
     Xs = [views["clean"][:, cols]] + ([views[f"aug{k + 1}"][:, cols] for k in range(n_aug)] if recipe.augment else [])
     head = LinearProbe(backbone=backbone_name).fit(np.concatenate(Xs), np.concatenate([y] * len(Xs)),
                                                    groups=np.concatenate([src] * len(Xs)))
     head.calibrate(oof, y)
-    head.meta = {"features": recipe.features, "feature_columns": [cols.start, cols.stop]}
+    head.meta = {"features": recipe.features, "feature_columns": ranges}
     card = _card_numbers(y, src, p_raw, p_cal, p_cal_robust, lo, hi, manifest)
     config = {"name": "artcheck-default", "version": version, "backbone": backbone_name, "head": "head.json",
-              "feature_columns": [cols.start, cols.stop], "uncertain_band": [lo, hi], "recipe": recipe.name,
+              "feature_columns": ranges, "uncertain_band": [lo, hi], "recipe": recipe.name,
               "created": datetime.now(timezone.utc).isoformat(), "git_sha": runs.git_sha(),
               "training_data": sorted({r.source for r in manifest}), "n_images": len(manifest),
               "metrics": card, "selection": [{k: v for k, v in s.items() if k != "_logits"} for s in selection],
@@ -207,10 +247,10 @@ def model_card(cfg: dict, data: list[str]) -> str:
         f"{get_spec(cfg['backbone']).sources[0].licence}) and a logistic-regression probe on its "
         f"'{cfg['recipe']}' features, with Platt calibration. Recipe chosen by leave-one-source-out AUC (table below).",
         "", "## Training data",
-        f"{cfg['n_images']} images from sources: {', '.join(cfg['training_data'])}.",
-        "wild-dev (../shared/data/wild-dev/README.md): comfyui-media-* are MIT (PyPI comfyui-workflow-templates-media-*),",
-        "endless-sky photographs public domain / CC-BY-SA (Debian endless-sky-data), wesnoth-story GPL-2+ (Debian wesnoth).",
+        f"{cfg['n_images']} images; each was normalised as wild-dev's were (256 px PNG after a WebP round trip). "
         "No reserved source was used (the builder refuses them).", "",
+        "| source | origin and licence |", "|---|---|",
+        *[f"| {s} | {SOURCE_NOTES.get(s, 'not recorded')} |" for s in cfg["training_data"]], "",
         "## Held-out results (leave-one-source-out, calibrated, threshold 0.5)", "",
         "| condition | balanced acc | AUC | human called AI |", "|---|---|---|---|",
         f"| clean | {f(m['loso_clean_at_0.5']['balanced_accuracy'])} | {f(m['loso_clean_at_0.5']['roc_auc'])} | "

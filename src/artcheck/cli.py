@@ -189,6 +189,30 @@ def models() -> None:
 
 @app.command()
 def demo(
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json | jsonl | csv"),
+) -> None:
+    """Check the bundled sample images with the default detector (the first run fetches its backbone)."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
+    out.print(f"[bold]artcheck demo[/]: checking the bundled samples in {folder} (origins and licences: ../SAMPLES.csv)")
+    code = main(["check", str(folder), "--format", fmt])
+    labels = _sample_labels(folder)
+    if labels and fmt == "table":
+        out.print("known labels: " + ", ".join(f"{k} = {v}" for k, v in labels.items()))
+    raise typer.Exit(code)
+
+
+def _sample_labels(folder: Path) -> dict[str, str]:
+    import csv
+
+    with (folder.parent / "SAMPLES.csv").open() as f:
+        return {r["file"]: r["label"] + (" (in training set)" if r["in_default_training_set"] == "yes" else "")
+                for r in csv.DictReader(f)}
+
+
+@app.command("train-demo")
+def train_demo(
     data: Optional[str] = typer.Option(None, "--data", help=f"dataset (default: {SHARED_DATA} if present, "
                                        "else generated sample data)"),
     model: str = typer.Option("bird-lotfi", "--model"),

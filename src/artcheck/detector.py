@@ -59,7 +59,8 @@ class Detector:
         self.lo, self.hi = (threshold, threshold) if threshold is not None else (float(band[0]), float(band[1]))
         self.provenance = provenance
         self.model_info = {"name": config.get("name", "unnamed"), "version": str(config.get("version", "0"))}
-        self.columns = slice(*config["feature_columns"]) if config.get("feature_columns") else slice(None)
+        ranges = config.get("feature_columns")
+        self.columns = np.concatenate([np.arange(a, b) for a, b in ranges]) if ranges else slice(None)
 
     # -- scoring -------------------------------------------------------------------------
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ cross-validation so that no source is in both a fold's train and test part.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class LinearProbe:
             raise RuntimeError("this LinearProbe is not fitted yet; call fit(X, y) or load one with LinearProbe.load")
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
-            Cs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0), sample_weight: np.ndarray | None = None
+            Cs: tuple[float, ...] = (0.0003, 0.001, 0.003, 0.01, 0.03), sample_weight: np.ndarray | None = None
             ) -> "LinearProbe":
         from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
         from sklearn.model_selection import GroupKFold, StratifiedKFold
@@ -52,15 +53,17 @@ class LinearProbe:
         Z = (X - self.mean) / self.scale
         n_groups = len(np.unique(groups)) if groups is not None else 0
         if n_groups >= 3:
-            cv = list(GroupKFold(n_splits=min(5, n_groups)).split(Z, y, groups))
+            cv = list(GroupKFold(n_splits=min(3, n_groups)).split(Z, y, groups))
             cv = [(tr, te) for tr, te in cv if len(np.unique(y[tr])) == 2] or 3
         else:
-            cv = StratifiedKFold(5, shuffle=True, random_state=0)
+            cv = StratifiedKFold(3, shuffle=True, random_state=0)
         if len(Cs) > 1:
-            search = LogisticRegressionCV(Cs=list(Cs), cv=cv, scoring="neg_log_loss", max_iter=5000,
-                                          class_weight="balanced")
-            search.fit(Z, y, sample_weight=sample_weight)
-            self.C = float(search.C_[0])
+            with warnings.catch_warnings():   # scikit-learn 1.9's notices about its own future defaults
+                warnings.simplefilter("ignore", FutureWarning)
+                search = LogisticRegressionCV(Cs=list(Cs), cv=cv, scoring="neg_log_loss", max_iter=5000,
+                                              class_weight="balanced")
+                search.fit(Z, y, sample_weight=sample_weight)
+            self.C = float(np.ravel(search.C_)[0])
         else:
             self.C = float(Cs[0])
         clf = LogisticRegression(C=self.C, max_iter=5000, class_weight="balanced")

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from artcheck.build_detector import FEATURE_SETS, check_not_reserved, columns, cross_fitted_platt, ece, pick_band
+from artcheck.data.manifest import Manifest, Record
+
+
+def test_reserved_sources_are_refused():
+    check_not_reserved(Manifest([Record("a", "ai", source="comfyui-media-image")]))
+    for bad in ("naev-data", "gnome-backgrounds", "comfyui-media-assets-02", "invokeai"):
+        with pytest.raises(ValueError, match="reserved"):
+            check_not_reserved(Manifest([Record("a", "human", source=bad)]))
+
+
+def test_ece_is_zero_when_calibrated_and_large_when_not():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 20000)
+    y = (rng.uniform(0, 1, 20000) < p).astype(int)
+    assert ece(y, p) < 0.02
+    assert ece(y, np.clip(p * 0.2 + 0.8, 0, 1)) > 0.3
+
+
+def test_band_meets_its_targets():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(500), np.ones(500)].astype(int)
+    p = np.r_[rng.beta(2, 5, 500), rng.beta(5, 2, 500)]
+    lo, hi = pick_band(y, p)
+    assert lo <= hi
+    assert np.mean(p[y == 0] >= hi) <= 0.05 and np.mean(p[y == 1] < lo) <= 0.10
+
+
+def test_cross_fitted_platt_never_sees_its_own_source():
+    y = np.array([0] * 50 + [1] * 50)
+    src = np.array(["h1"] * 25 + ["h2"] * 25 + ["a1"] * 25 + ["a2"] * 25)
+    logits = np.where(y == 1, 2.0, -2.0) + np.random.default_rng(2).normal(0, 1, 100)
+    p = cross_fitted_platt(logits, y, src)
+    assert p.shape == (100,) and ((p > 0.5) == (y == 1)).mean() > 0.9
+
+
+def test_feature_sets_stay_inside_the_clip_layout():
+    from artcheck.backbones import get_spec
+
+    dim = get_spec("clip-vit-b16").feature_dim
+    for name, ranges in FEATURE_SETS.items():
+        cols = columns(ranges)
+        assert cols.min() >= 0 and cols.max() < dim and len(set(cols)) == len(cols), name
