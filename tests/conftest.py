@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from artcheck.data.synthetic import make_dataset
@@ -10,4 +13,27 @@ def synth_dir(tmp_path_factory):
     """A learnable synthetic dataset at 32 px (manifest CSV layout), shared by the session."""
     root = tmp_path_factory.mktemp("synth")
     make_dataset(root, n_per_class=120, size=32, seed=1, layout="manifest")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_dir(synth_dir, tmp_path_factory):
+    """A detector folder: tiny ONNX backbone + a probe fitted and calibrated on synthetic data."""
+    from artcheck.backbones import get_backbone
+    from artcheck.data import read_dataset
+    from artcheck.features import extract
+    from artcheck.probe import LinearProbe
+    from tiny_backbone import NAME, register
+
+    root = tmp_path_factory.mktemp("det")
+    register(root / "tiny.onnx")
+    manifest = read_dataset(synth_dir)
+    backbone = get_backbone(NAME)
+    X, idx, errors = extract(backbone, [r.path for r in manifest], progress=False)
+    y = np.array([manifest[i].target for i in idx])
+    head = LinearProbe(backbone=NAME).fit(X[::2], y[::2], Cs=(1.0,))
+    head.calibrate(head.decision_function(X[1::2]), y[1::2])
+    head.save(root / "head.json")
+    (root / "detector.json").write_text(json.dumps({
+        "name": "tiny-test", "version": "0", "backbone": NAME, "head": "head.json", "uncertain_band": [0.3, 0.7]}))
     return root

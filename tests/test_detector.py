@@ -15,25 +15,6 @@ from artcheck.probe import LinearProbe
 
 
 @pytest.fixture(scope="module")
-def tiny_detector_dir(synth_dir, tmp_path_factory):
-    """A detector folder: tiny ONNX backbone + a probe fitted and calibrated on synthetic data."""
-    from tiny_backbone import NAME, register
-
-    root = tmp_path_factory.mktemp("det")
-    register(root / "tiny.onnx")
-    manifest = read_dataset(synth_dir)
-    backbone = get_backbone(NAME)
-    X, idx, errors = extract(backbone, [r.path for r in manifest], progress=False)
-    y = np.array([manifest[i].target for i in idx])
-    head = LinearProbe(backbone=NAME).fit(X[::2], y[::2], Cs=(1.0,))
-    head.calibrate(head.decision_function(X[1::2]), y[1::2])
-    head.save(root / "head.json")
-    (root / "detector.json").write_text(json.dumps({
-        "name": "tiny-test", "version": "0", "backbone": NAME, "head": "head.json", "uncertain_band": [0.3, 0.7]}))
-    return root
-
-
-@pytest.fixture(scope="module")
 def det(tiny_detector_dir):
     return load_detector(tiny_detector_dir)
 

@@ -401,6 +401,31 @@ def build_detector_cmd(
     out.print(f"wrote {out_dir}/detector.json, head.json, MODEL_CARD.md")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
+    port: int = typer.Option(8000),
+    model: str = typer.Option("default", "--model", help="'default' or a folder holding detector.json"),
+    workers: int = typer.Option(1, help="requests that run inference at once"),
+    max_queue: int = typer.Option(8, "--max-queue", help="requests that may wait before the server answers 503"),
+    max_files: int = typer.Option(32, "--max-files", help="images per request"),
+    max_file_mb: float = typer.Option(20, "--max-file-mb", help="largest upload per image, MB"),
+    timeout: float = typer.Option(60, help="request timeout, seconds"),
+) -> None:
+    """Serve the REST API (/v1/check, /v1/models, /healthz, /docs) and the web page at /."""
+    try:
+        import uvicorn
+
+        from artcheck.service.app import create_app
+        from artcheck.service.settings import ServiceSettings
+    except ModuleNotFoundError as e:
+        _fail(ModuleNotFoundError(f"the server needs {e.name!r}: pip install 'artcheck[serve]'"))
+    settings = ServiceSettings(max_concurrency=workers, max_queue=max_queue, max_files=max_files,
+                               max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout)
+    err.print(f"artcheck serving on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning")
+
+
 def result_model(run_dir: Path):
     from artcheck import runs
 

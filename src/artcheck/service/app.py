@@ -1,0 +1,169 @@
+"""FastAPI app: ``POST /v1/check``, ``GET /v1/models``, ``GET /healthz``, the page at ``/``.
+
+Uploads are read into memory under a byte cap (never written to disk, file names never
+used as paths); inference runs in a worker thread behind a bounded queue, answering
+``503`` with ``Retry-After`` when the queue is full. Every bad input is a 4xx JSON error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from artcheck import __version__
+from artcheck.check_cli import summary
+from artcheck.service.settings import ServiceSettings
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers)
+
+
+class _Gate:
+    """At most ``slots`` requests run inference; at most ``queue`` wait; the rest get 503."""
+
+    def __init__(self, slots: int, queue: int):
+        self.sem = asyncio.Semaphore(slots)
+        self.limit = slots + queue
+        self.inside = 0
+
+    def __enter__(self) -> "_Gate":
+        if self.inside >= self.limit:
+            raise ApiError(503, "busy", "the server is busy; retry shortly")
+        self.inside += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.inside -= 1
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {cap}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise ApiError(413, "request_too_large", f"request body exceeds the {cap}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _parse_files(request: Request, s: ServiceSettings) -> list[tuple[str, bytes]]:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise ApiError(415, "unsupported_media_type",
+                       f"expected multipart/form-data with one or more 'files' parts, got {ctype or 'no content type'!r}")
+    body = await _read_capped(request, s.max_request_bytes)
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield body
+
+    class InMemoryParser(MultiPartParser):
+        spool_max_size = s.max_request_bytes   # keep every part in memory: nothing touches the disk
+
+    try:
+        form = await InMemoryParser(request.headers, stream(), max_files=s.max_files, max_fields=16).parse()
+    except MultiPartException as e:
+        status = 413 if "Too many files" in e.message else 400
+        raise ApiError(status, "bad_multipart", f"{e.message} (at most {s.max_files} files per request)") from e
+    uploads = [v for k, v in form.multi_items() if k in ("files", "file") and hasattr(v, "read")]
+    if not uploads:
+        raise ApiError(400, "no_files", "no image parts found; send them as multipart fields named 'files'")
+    out = []
+    for i, up in enumerate(uploads):
+        data = await up.read()
+        await up.close()
+        name = Path(up.filename or f"upload-{i}").name[:200] or f"upload-{i}"   # a label, never a path
+        if len(data) > s.max_file_bytes:
+            raise ApiError(413, "file_too_large", f"{name}: {len(data)} bytes; the limit is {s.max_file_bytes}")
+        out.append((name, data))
+    return out
+
+
+def create_app(detector=None, settings: ServiceSettings | None = None, model: str = "default") -> FastAPI:
+    """Build the app. ``detector`` may be given (tests); otherwise it is loaded at startup."""
+    s = settings or ServiceSettings()
+    state: dict[str, Any] = {"detector": detector, "gate": None}
+
+    def get_detector():
+        if state["detector"] is None:
+            from artcheck.detector import load_detector
+
+            state["detector"] = load_detector(model)
+        return state["detector"]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state["gate"] = _Gate(s.max_concurrency, s.max_queue)   # made inside the server's event loop
+        await run_in_threadpool(get_detector)                    # load before the first request
+        yield
+
+    app = FastAPI(title="artcheck", version=__version__, lifespan=lifespan,
+                  description="Was this image made by a human or generated by an AI?")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, e: ApiError) -> JSONResponse:
+        return _error(e.status, e.code, e.message, e.headers)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "model_loaded": state["detector"] is not None}
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        det = get_detector()
+        cfg = det.config
+        card = {k: cfg.get(k) for k in ("recipe", "backbone", "n_images", "training_data")}
+        metrics = (cfg.get("metrics") or {}).get("loso_clean_at_0.5")
+        return {"models": [{**det.model_info, "uncertain_band": [det.lo, det.hi], "card": card,
+                            "held_out_metrics": metrics, "explain": False}]}
+
+    @app.post("/v1/check")
+    async def check(request: Request) -> JSONResponse:
+        gate = state["gate"] or _Gate(s.max_concurrency, s.max_queue)
+        files = await _parse_files(request, s)
+        try:
+            with gate:
+                async with gate.sem:
+                    det = get_detector()
+                    work = run_in_threadpool(lambda: list(det.check_many([d for _, d in files])))
+                    verdicts = await asyncio.wait_for(work, timeout=s.request_timeout_s)
+        except ApiError as e:
+            if e.status == 503:
+                e.headers = {"Retry-After": str(s.retry_after_s)}
+            raise
+        except asyncio.TimeoutError as e:
+            raise ApiError(504, "timeout", f"checking took longer than {s.request_timeout_s} s") from e
+        for (name, _), v in zip(files, verdicts):
+            v.path = name
+        results = [v.to_dict() for v in verdicts]
+        payload = {"results": results, "summary": summary(verdicts)}
+        if all(v.error for v in verdicts):
+            reasons = "; ".join(f"{v.path}: {v.error}" for v in verdicts)
+            return _error(422, "unreadable_images", f"no upload could be read as an image ({reasons})",
+                          results=results)
+        return JSONResponse(payload)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        html = (resources.files("artcheck") / "service" / "static" / "index.html").read_text()
+        limits = {"max_files": s.max_files, "max_file_bytes": s.max_file_bytes}
+        return HTMLResponse(html.replace("/*LIMITS*/{}", json.dumps(limits)))
+
+    return app
