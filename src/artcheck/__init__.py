@@ -12,7 +12,8 @@ from artcheck.images import ImageError, load_image
 from artcheck.labels import CLASSES
 
 __version__ = "0.1.0"
-__all__ = ["CLASSES", "ImageError", "load_image", "create_model", "list_models", "__version__"]
+__all__ = ["CLASSES", "ImageError", "load_image", "load_detector", "Detector", "Verdict", "create_model",
+           "list_models", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from artcheck import models
 
         return getattr(models, name)
+    if name in ("load_detector", "Detector", "Verdict"):
+        from artcheck import detector
+
+        return getattr(detector, name)
     raise AttributeError(f"module 'artcheck' has no attribute {name!r}")

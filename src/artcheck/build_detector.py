@@ -125,14 +125,19 @@ def _metrics(y, p, threshold=0.5):
     return {k: m[k] for k in ("balanced_accuracy", "roc_auc", "human_false_positive_rate", "accuracy")}
 
 
-def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error of P(ai) with equal-width bins."""
+def ece(y: np.ndarray, p: np.ndarray, bins: int = 10, balanced: bool = True) -> float:
+    """Expected calibration error of P(ai), equal-width bins. ``balanced`` weights each class
+    to half the total, matching probabilities calibrated for equal priors."""
+    y, p = np.asarray(y), np.asarray(p)
+    w = np.ones(len(y), float)
+    if balanced and 0 < y.sum() < len(y):
+        w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
         if m.any():
-            total += m.mean() * abs(p[m].mean() - y[m].mean())
+            total += w[m].sum() / w.sum() * abs(np.average(p[m], weights=w[m]) - np.average(y[m], weights=w[m]))
     return float(total)
 
 
@@ -247,7 +252,8 @@ def model_card(cfg: dict, data: list[str]) -> str:
     lines = [
         f"# Model card: {cfg['name']} {cfg['version']}", "",
         "Reproduce every number here with:", "",
-        "```bash", f"artcheck build-detector --data {' '.join(data)} --out DIR", "```", "",
+        "```bash", "python scripts/extra_sources.py   # the extra sources, by package name",
+        "artcheck build-detector " + " ".join(f"--data {d}" for d in data) + " --out DIR", "```", "",
         "## What it is",
         f"A frozen {get_spec(cfg['backbone']).architecture} (weights: {get_spec(cfg['backbone']).sources[0].describe()}, "
         f"{get_spec(cfg['backbone']).sources[0].licence}) and a logistic-regression probe on its "
@@ -274,8 +280,10 @@ def model_card(cfg: dict, data: list[str]) -> str:
     b = m["band"]
     lines += [
         "", "## Calibration and the uncertain band",
-        f"Expected calibration error (10 bins, held-out): {f(m['ece_uncalibrated'])} before Platt scaling, "
+        f"Expected calibration error (10 bins, class-balanced, held-out): {f(m['ece_uncalibrated'])} before Platt scaling, "
         f"{f(m['ece_calibrated'])} after (Platt maps cross-fitted over 5 label-stratified folds of the held-out scores).",
+        "P(ai) is calibrated for equal priors (class-balanced Platt scaling): 0.5 means even odds. Where AI images are"
+        " rarer than human ones, the chance that a flagged image is AI is lower than P(ai) suggests.",
         f"Verdict: `ai` at P(ai) >= {hi:.2f}, `human` below {lo:.2f}, `uncertain` between. The band was picked on "
         f"held-out calibrated probabilities so that at most {TARGET_HUMAN_FPR:.0%} of human images are called AI "
         f"and at most {TARGET_AI_MISS:.0%} of AI images are called human (where both can hold).",

@@ -76,10 +76,15 @@ class LinearProbe:
         return ((np.asarray(X, np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
 
     def calibrate(self, logits: np.ndarray, y: np.ndarray) -> "LinearProbe":
-        """Fit Platt scaling on held-out logits (never on the training fold's own scores)."""
+        """Fit Platt scaling on held-out logits (never on the training fold's own scores).
+
+        Class-balanced: the probabilities are calibrated for equal priors, so P(ai) = 0.5
+        means even odds whatever the share of AI images in the calibration data.
+        """
         from sklearn.linear_model import LogisticRegression
 
-        lr = LogisticRegression(C=1e4, max_iter=1000).fit(np.asarray(logits)[:, None], np.asarray(y, int))
+        lr = LogisticRegression(C=1e4, max_iter=1000, class_weight="balanced")
+        lr.fit(np.asarray(logits)[:, None], np.asarray(y, int))
         self.platt = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
         return self
 

@@ -1,0 +1,38 @@
+"""The shipped default detector on the bundled samples (fetches its backbone from the index once)."""
+
+import csv
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from artcheck.cli import main
+from artcheck.detector import load_detector
+
+ASSETS = Path(str(resources.files("artcheck") / "assets"))
+
+
+def test_default_model_files_are_shipped():
+    cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
+    assert cfg["backbone"] == "clip-vit-b16" and len(cfg["uncertain_band"]) == 2
+    assert cfg["metrics"]["loso_clean_at_0.5"]["roc_auc"] > 0.5
+    assert (ASSETS / "default" / "MODEL_CARD.md").read_text().count("|") > 20
+    head = json.loads((ASSETS / "default" / "head.json").read_text())
+    assert head["classes"] == ["human", "ai"] and any(abs(w) > 0 for w in head["coef"])
+
+
+@pytest.mark.network
+def test_default_detector_on_the_bundled_samples(capsys):
+    labels = {r["file"]: r["label"] for r in csv.DictReader((ASSETS / "SAMPLES.csv").open())}
+    det = load_detector()
+    verdicts = {Path(v.path).name: v for v in det.check(sorted(str(p) for p in (ASSETS / "samples").iterdir()))}
+    assert set(verdicts) == set(labels) and not any(v.error for v in verdicts.values())
+    for name in ("ai-with-generator-metadata.png", "ai-with-c2pa-manifest.jpg"):
+        assert verdicts[name].verdict == "ai" and verdicts[name].evidence[0].kind in ("metadata", "c2pa")
+    probs = [v.p_ai for v in verdicts.values()]
+    assert len(set(round(p, 3) for p in probs)) > 3, "probabilities should vary with the image"
+    # the same image with and without provenance gets the same model score
+    assert verdicts["ai-with-generator-metadata.png"].p_ai == pytest.approx(verdicts["ai-flux-or-sdxl.png"].p_ai, abs=0.02)
+    assert main(["demo"]) == 0
+    assert "known labels" in capsys.readouterr().out
