@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -108,9 +109,15 @@ def evaluate(
     split: str = typer.Option("test", help="train | val | test | all (images the run never saw count as test)"),
     threshold: float = typer.Option(0.5, help="P(ai) at or above which an image is called AI"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="where to write metrics (default RUN_DIR/eval-SPLIT)"),
+    robustness: Optional[str] = typer.Option(None, "--robustness", help="sweep perturbations: 'default' or e.g. "
+                                             "'jpeg=90,50;blur=1,2' (writes robustness.json and robustness.png)"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Evaluate a trained run: metrics.json, metrics.md, confusion matrix PNG, predictions.csv."""
+    """Evaluate a trained run (or 'default', the shipped detector): metrics, confusion matrix, predictions.
+
+    RUN_DIR 'default' or a folder holding detector.json evaluates a detector's model score;
+    --data is then required.
+    """
     import json
 
     from artcheck import runs
@@ -119,7 +126,7 @@ def evaluate(
 
     try:
         cfg = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"] if (run_dir / runs.CONFIG_FILE).is_file() else {}
-        model = runs.load_model(run_dir)
+        model = _evaluable(run_dir)
         run_split = Manifest.from_csv(run_dir / runs.SPLIT_FILE) if (run_dir / runs.SPLIT_FILE).is_file() else None
         source = data or cfg.get("data")
         if not source:
@@ -134,6 +141,17 @@ def evaluate(
     _print_metrics(f"{run_dir} on {split}", report)
     _warn_skipped(report.predictions.errors)
     out.print(f"wrote {target}/metrics.json, metrics.md, confusion_matrix.png, predictions.csv")
+    if robustness:
+        from artcheck.robustness import parse_spec, sweep, write
+
+        try:
+            spec = parse_spec(None if robustness == "default" else robustness)
+        except ValueError as e:
+            _fail(e)
+        to_p = (lambda imgs: model.predict_arrays(np.stack([model.preprocess.to_uint8(i) for i in imgs])))
+        result = sweep(to_p, manifest, spec, progress=False if quiet else None)
+        write(result, target, f"{cfg.get('model') or run_dir} on {split}")
+        out.print(f"wrote {target}/robustness.json and robustness.png")
     if report.predictions.errors:
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -424,6 +442,25 @@ def serve(
                                max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout)
     err.print(f"artcheck serving on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning")
+
+
+class _DetectorScore:
+    """A detector's model score with the ``preprocess`` / ``predict_arrays`` interface of a run's model."""
+
+    def __init__(self, det):
+        self.det, self.preprocess = det, det.backbone.preprocess
+
+    def predict_arrays(self, batch_uint8):
+        return self.det._p_ai(batch_uint8)
+
+
+def _evaluable(run_dir: Path):
+    from artcheck import runs
+    from artcheck.detector import DETECTOR_FILE, load_detector
+
+    if str(run_dir) == "default" or (run_dir / DETECTOR_FILE).is_file():
+        return _DetectorScore(load_detector(str(run_dir), provenance=False))
+    return runs.load_model(run_dir)
 
 
 def result_model(run_dir: Path):
