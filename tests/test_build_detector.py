@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from artcheck.build_detector import FEATURE_SETS, check_not_reserved, columns, cross_fitted_platt, ece, pick_band
+from artcheck.build_detector import (FEATURE_SETS, check_not_reserved, choose_calibration, columns, cross_fitted,
+                                     ece, pick_band)
 from artcheck.data.manifest import Manifest, Record
 
 
@@ -35,9 +36,11 @@ def test_cross_fitted_platt_keeps_the_ranking_and_calibrates():
     rng = np.random.default_rng(2)
     y = np.array([0] * 300 + [1] * 300)
     logits = 5 * (np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.2, 600)) + 3   # overconfident and shifted
-    p = cross_fitted_platt(logits, y)
+    p = cross_fitted("platt", logits, y)
     assert roc_auc_score(y, p) > roc_auc_score(y, logits) - 0.01
     assert ece(y, p) < ece(y, 1 / (1 + np.exp(-logits))) and ece(y, p) < 0.08
+    method, (a, c), scores = choose_calibration(logits, y)
+    assert set(scores) == {"none", "temperature", "platt"} and method != "none" and 0 < a < 1
 
 
 def test_feature_sets_stay_inside_the_clip_layout():

@@ -1,6 +1,8 @@
 import io
 import json
 
+import numpy as np
+
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -102,3 +104,37 @@ def test_c2pa_camera_capture_is_not_ai_evidence_and_tampering_is_caught():
     data[-200] ^= 0xFF   # flip bits in the image data after signing
     ev = collect_evidence(load_image(bytes(data)))
     assert ev and ev[0].weight < STRONG
+
+
+def _textured(size=512):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+    return Image.fromarray(base).resize((size, size), Image.Resampling.BICUBIC)
+
+
+def test_sd_watermark_is_weak_positive_evidence():
+    from watermark_fixture import embed
+
+    from artcheck.provenance.evidence import WEAK
+    from artcheck.provenance.watermark import MATCH_BIT_ACCURACY, bit_accuracy
+
+    img = _textured()
+    marked = embed(img)
+    assert bit_accuracy(marked) >= 0.95 and bit_accuracy(img) < 0.7
+    buf = io.BytesIO()
+    marked.save(buf, format="PNG")
+    ev = [e for e in collect_evidence(load_image(buf.getvalue())) if e.kind == "watermark"]
+    assert len(ev) == 1 and ev[0].weight == WEAK and "StableDiffusionV1" in ev[0].detail
+    assert MATCH_BIT_ACCURACY > 0.8
+    assert bit_accuracy(img.resize((128, 128))) is None   # too small to carry the mark
+
+
+def test_watermark_alone_does_not_decide(tiny_detector_dir):
+    from watermark_fixture import embed
+
+    from artcheck.detector import load_detector
+
+    det = load_detector(tiny_detector_dir)
+    v = det.check(embed(_textured()))
+    assert any(e.kind == "watermark" for e in v.evidence)
+    assert not v.reason.startswith("AI: the Stable")   # weak evidence is listed, the model decides
