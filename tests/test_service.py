@@ -82,6 +82,13 @@ def test_decompression_bomb_declared_size(client):
     assert r.status_code == 422 and "pixel limit" in r.json()["error"]["message"]
 
 
+def test_pixel_limit_is_configurable(tiny_detector_dir):
+    app = create_app(load_detector(tiny_detector_dir), ServiceSettings(max_pixels=1000))
+    with TestClient(app) as c:
+        r = c.post("/v1/check", files=[("files", ("a.png", _png(size=(64, 64)), "image/png"))])
+    assert r.status_code == 422 and "1000-pixel limit" in r.json()["error"]["message"]
+
+
 def test_nothing_left_in_temp(client, synth_dir):
     before = set(os.listdir(tempfile.gettempdir()))
     for _ in range(3):

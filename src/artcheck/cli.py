@@ -428,6 +428,7 @@ def serve(
     max_queue: int = typer.Option(8, "--max-queue", help="requests that may wait before the server answers 503"),
     max_files: int = typer.Option(32, "--max-files", help="images per request"),
     max_file_mb: float = typer.Option(20, "--max-file-mb", help="largest upload per image, MB"),
+    max_megapixels: float = typer.Option(80, "--max-megapixels", help="largest decoded image, megapixels"),
     timeout: float = typer.Option(60, help="request timeout, seconds"),
 ) -> None:
     """Serve the REST API (/v1/check, /v1/models, /healthz, /docs) and the web page at /."""
@@ -439,7 +440,8 @@ def serve(
     except ModuleNotFoundError as e:
         _fail(ModuleNotFoundError(f"the server needs {e.name!r}: pip install 'artcheck[serve]'"))
     settings = ServiceSettings(max_concurrency=workers, max_queue=max_queue, max_files=max_files,
-                               max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout)
+                               max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout,
+                               max_pixels=int(max_megapixels * 1_000_000))
     err.print(f"artcheck serving on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning")
 

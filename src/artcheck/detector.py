@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from artcheck.backbones import get_backbone
-from artcheck.images import ImageError, LoadedImage, load_image
+from artcheck.images import MAX_PIXELS, ImageError, LoadedImage, load_image
 from artcheck.labels import AI, HUMAN
 from artcheck.probe import LinearProbe
 from artcheck.provenance import Evidence, collect_evidence
@@ -108,7 +108,7 @@ class Detector:
         return [shape(v) for v in result] if isinstance(result, list) else shape(result)
 
     def check_many(self, inputs: Iterable[Any], batch_size: int = 16, workers: int = 2,
-                   prefetch: int = 2) -> Iterator[Verdict]:
+                   prefetch: int = 2, max_pixels: int = MAX_PIXELS) -> Iterator[Verdict]:
         """Verdicts in input order; decoding runs ahead of inference in a bounded pipeline."""
         pre = self.backbone.preprocess
 
@@ -116,7 +116,7 @@ class Detector:
             name = item if isinstance(item, (str, Path)) else None
             label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
             try:
-                loaded = load_image(item, name=label if name is None else None)
+                loaded = load_image(item, name=label if name is None else None, max_pixels=max_pixels)
                 return label, loaded, pre.to_uint8(loaded.image), None
             except ImageError as e:
                 return label, None, None, e.reason

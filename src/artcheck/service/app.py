@@ -142,7 +142,8 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
             with gate:
                 async with gate.sem:
                     det = get_detector()
-                    work = run_in_threadpool(lambda: list(det.check_many([d for _, d in files])))
+                    work = run_in_threadpool(lambda: list(det.check_many([d for _, d in files],
+                                                                         max_pixels=s.max_pixels)))
                     verdicts = await asyncio.wait_for(work, timeout=s.request_timeout_s)
         except ApiError as e:
             if e.status == 503:
