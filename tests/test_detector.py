@@ -116,3 +116,38 @@ def test_unfitted_probe_says_so():
         LinearProbe().proba_ai(np.zeros((1, 4)))
     with pytest.raises(ValueError, match="both classes"):
         LinearProbe().fit(np.zeros((4, 2)), np.zeros(4))
+
+
+def test_dynamic_quantised_backbone_is_batch_invariant(tmp_path):
+    """DynamicQuantizeLinear scales over the whole batch: without per-image runs, an image's
+    features would change with its batch-mates (seen on the CLIP INT8 model)."""
+    import hashlib
+    from dataclasses import replace
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import quantize_dynamic
+
+    from artcheck.backbones import BackboneSpec, OnnxBackbone
+    from artcheck.preprocess import PreprocessConfig
+    from artcheck.weights import WeightSource
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(size=(3 * 8 * 8, 16)).astype(np.float32), "w")
+    nodes = [helper.make_node("Flatten", ["pixel_values"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["out"])]
+    graph = helper.make_graph(nodes, "mm", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT,
+                                                                          ["n", 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 16])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "mm.onnx"))
+    quantize_dynamic(str(tmp_path / "mm.onnx"), str(tmp_path / "mm.int8.onnx"))
+    sha = hashlib.sha256((tmp_path / "mm.int8.onnx").read_bytes()).hexdigest()
+    spec = BackboneSpec("mm-int8", "test", PreprocessConfig((8, 8)), (WeightSource("file", sha, "MIT", "mm.int8.onnx"),),
+                        "onnx", 16, per_image=True)
+    batch = rng.integers(0, 40, (6, 8, 8, 3), dtype=np.uint8)   # dim images ...
+    batch[5] = 255   # ... and one bright one that widens the batch's quantisation range
+    fixed = OnnxBackbone(spec, tmp_path / "mm.int8.onnx")
+    assert np.array_equal(fixed.features(batch)[:1], fixed.features(batch[:1]))
+    naive = OnnxBackbone(replace(spec, per_image=False), tmp_path / "mm.int8.onnx")
+    assert not np.allclose(naive.features(batch)[:1], naive.features(batch[:1]))   # the bug this guards against

@@ -29,7 +29,10 @@ class BackboneSpec:
     runtime: str                       # "onnx" or "torch"
     feature_dim: int
     summary: str = ""
-    pooling: str = "identity"          # "clip": projected embedding + mean patch token; "identity": first output
+    pooling: str = "identity"          # "clip-layers": embedding + per-block tokens; "identity": first output
+    # Dynamically quantised graphs (DynamicQuantizeLinear) pick activation scales over the whole
+    # batch tensor, so an image's features would depend on its batch-mates: run them one by one.
+    per_image: bool = False
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -53,6 +56,7 @@ register_backbone(BackboneSpec(
     feature_dim=512 + 12 * 2 * 768,
     summary="512-d projected embedding, then for each of the 12 blocks its CLS token and mean patch token (768-d each)",
     pooling="clip-layers",
+    per_image=True,
 ))
 
 
@@ -107,7 +111,12 @@ class OnnxBackbone:
     def features(self, batch_uint8: np.ndarray) -> np.ndarray:
         """"identity": the first output flattened. "clip-layers": the unit-normalised projected
         embedding, then per block (0..11) its unit-normalised CLS token and mean patch token."""
-        outputs = self.session.run(None, {self.input_name: self.preprocess.normalize(batch_uint8)})
+        x = self.preprocess.normalize(batch_uint8)
+        if self.spec.per_image:
+            runs = [self.session.run(None, {self.input_name: x[i:i + 1]}) for i in range(len(x))]
+            outputs = [np.concatenate(parts) for parts in zip(*runs)]
+        else:
+            outputs = self.session.run(None, {self.input_name: x})
         if self.spec.pooling == "identity":
             return outputs[0].reshape(len(batch_uint8), -1).astype(np.float32)
         emb, last, *earlier = outputs

@@ -79,7 +79,7 @@ def _robust(img, i):
 
 def cache_id(spec) -> str:
     """Backbone name plus feature layout: a change of pooling never reuses stale features."""
-    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}"
+    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + ("-per-image" if spec.per_image else "")
 
 
 def _features(backbone, name, paths, variant, fn, progress):
