@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from artcheck.build_detector import (FEATURE_SETS, check_not_reserved, choose_calibration, columns, cross_fitted,
-                                     ece, pick_band)
+from artcheck.build_detector import (FEATURE_SETS, TARGET_AI_MISS, TARGET_HUMAN_FPR, check_not_reserved,
+                                     choose_calibration, columns, cross_fitted, ece, pick_band)
 from artcheck.data.manifest import Manifest, Record
 
 
@@ -27,7 +27,7 @@ def test_band_meets_its_targets():
     p = np.r_[rng.beta(2, 5, 500), rng.beta(5, 2, 500)]
     lo, hi = pick_band(y, p)
     assert lo <= hi
-    assert np.mean(p[y == 0] >= hi) <= 0.05 and np.mean(p[y == 1] < lo) <= 0.10
+    assert np.mean(p[y == 0] >= hi) <= TARGET_HUMAN_FPR and np.mean(p[y == 1] < lo) <= TARGET_AI_MISS
 
 
 def test_cross_fitted_platt_keeps_the_ranking_and_calibrates():
