@@ -9,7 +9,7 @@ from PIL.PngImagePlugin import PngInfo
 from artcheck.backbones import get_backbone
 from artcheck.cli import main
 from artcheck.data import read_dataset
-from artcheck.detector import Detector, load_detector
+from artcheck.detector import load_detector
 from artcheck.features import FeatureCache, extract
 from artcheck.probe import LinearProbe
 

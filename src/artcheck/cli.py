@@ -240,6 +240,7 @@ def train_demo(
     """Train and evaluate a seed CNN on the built-in default data, end to end."""
     from datetime import datetime, timezone
 
+    from artcheck import runs
     from artcheck.config import TrainConfig
     from artcheck.data import Manifest, read_dataset
     from artcheck.evaluate import evaluate as run_eval, select_split, write_report
@@ -260,7 +261,7 @@ def train_demo(
     try:
         result = run_training(TrainConfig(data=data, model=model, epochs=epochs, out=str(run)))
         split = Manifest.from_csv(run / "split.csv")
-        report = run_eval(result_model(run), select_split(read_dataset(data), split, "test"))
+        report = run_eval(runs.load_model(run), select_split(read_dataset(data), split, "test"))
     except (ValueError, FileNotFoundError, FileExistsError, ModuleNotFoundError) as e:
         _fail(e)
     report.meta = {"run": str(run), "data": data, "split": "test", "model": model}
@@ -287,7 +288,7 @@ def check(
 
     Exit codes: 0 all checked, 1 some files could not be checked, 2 usage error.
     """
-    from artcheck.check_cli import FORMATS, Writer, expand_paths, iter_with_progress, per_source_report, summary_line
+    from artcheck.check_cli import FORMATS, Writer, expand_paths, iter_with_progress, summary_line
     from artcheck.detector import load_detector
     from artcheck.progress import progress_enabled
     from artcheck.weights import WeightsError
@@ -406,12 +407,13 @@ def build_detector_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Build a calibrated detector, choosing its recipe by leave-one-source-out results."""
+    from artcheck.weights import WeightsError
+
     try:
         from artcheck.build_detector import build
-        from artcheck.weights import WeightsError
 
         cfg = build(data, out_dir, backbone, augment_copies, progress=False if quiet else None)
-    except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
+    except (ValueError, FileNotFoundError, ModuleNotFoundError, WeightsError) as e:
         _fail(e)
     m = cfg["metrics"]["loso_clean_at_0.5"]
     out.print(f"recipe: {cfg['recipe']}; held-out balanced accuracy {m['balanced_accuracy']:.3f}, "
@@ -462,12 +464,6 @@ def _evaluable(run_dir: Path):
 
     if str(run_dir) == "default" or (run_dir / DETECTOR_FILE).is_file():
         return _DetectorScore(load_detector(str(run_dir), provenance=False))
-    return runs.load_model(run_dir)
-
-
-def result_model(run_dir: Path):
-    from artcheck import runs
-
     return runs.load_model(run_dir)
 
 

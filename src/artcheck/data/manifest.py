@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -53,9 +53,6 @@ class Manifest:
     def where(self, **conditions: str) -> "Manifest":
         keep = [r for r in self.records if all(getattr(r, k) == v for k, v in conditions.items())]
         return Manifest(keep, self.root, self.layout)
-
-    def replace_all(self, **changes_by_path: dict[str, str]) -> "Manifest":
-        return Manifest([replace(r, **changes_by_path.get(r.path, {})) for r in self.records], self.root, self.layout)
 
     def counts(self, by: str = "label") -> dict[str, int]:
         return dict(sorted(Counter(getattr(r, by) for r in self.records).items()))
