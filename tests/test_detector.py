@@ -151,3 +151,31 @@ def test_dynamic_quantised_backbone_is_batch_invariant(tmp_path):
     assert np.array_equal(fixed.features(batch)[:1], fixed.features(batch[:1]))
     naive = OnnxBackbone(replace(spec, per_image=False), tmp_path / "mm.int8.onnx")
     assert not np.allclose(naive.features(batch)[:1], naive.features(batch[:1]))   # the bug this guards against
+
+
+def test_unexpected_decoder_and_reader_failures_never_hang_or_crash(det, synth_dir, monkeypatch):
+    import artcheck.images as images
+    import artcheck.provenance.watermark as watermark
+
+    real_open = images.Image.open
+    good = str(next(synth_dir.glob("ai/*.png")))
+
+    def flaky_open(fp, *a, **kw):
+        if fp.getbuffer().nbytes == 7:
+            raise IndexError("decoder bug")
+        return real_open(fp, *a, **kw)
+
+    monkeypatch.setattr(images.Image, "open", flaky_open)
+    monkeypatch.setattr(watermark, "read_watermark_evidence", lambda loaded: 1 / 0)
+    verdicts = det.check([good, b"1234567"])
+    assert verdicts[0].error is None and "IndexError" in verdicts[1].error
+    assert any(e.kind == "watermark" and "could not be read" in e.detail for e in verdicts[0].evidence)
+
+
+def test_producer_failure_is_raised_not_hung(det):
+    def broken():
+        yield b"x" * 10
+        raise RuntimeError("source failed")
+
+    with pytest.raises(RuntimeError, match="source failed"):
+        list(det.check_many(broken(), batch_size=1))

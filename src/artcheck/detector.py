@@ -125,19 +125,24 @@ class Detector:
         stop = object()
 
         def produce():
-            with ThreadPoolExecutor(max(1, workers)) as pool:
-                chunk: list = []
-                for item in inputs:
-                    chunk.append(item)
-                    if len(chunk) == batch_size:
+            try:
+                with ThreadPoolExecutor(max(1, workers)) as pool:
+                    chunk: list = []
+                    for item in inputs:
+                        chunk.append(item)
+                        if len(chunk) == batch_size:
+                            batches.put(list(pool.map(prepare, chunk)))
+                            chunk = []
+                    if chunk:
                         batches.put(list(pool.map(prepare, chunk)))
-                        chunk = []
-                if chunk:
-                    batches.put(list(pool.map(prepare, chunk)))
+            except BaseException as e:  # noqa: BLE001 - hand it to the consumer rather than hang it
+                batches.put(e)
             batches.put(stop)
 
         threading.Thread(target=produce, daemon=True).start()
         while (batch := batches.get()) is not stop:
+            if isinstance(batch, BaseException):
+                raise batch
             ok = [b for b in batch if b[3] is None]
             probs = iter(self._p_ai(np.stack([b[2] for b in ok])) if ok else [])
             for label, loaded, _arr, err in batch:

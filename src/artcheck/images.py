@@ -135,6 +135,8 @@ def load_image(
             "expected PNG, JPEG, WebP, GIF, BMP or TIFF") from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(label, f"damaged or truncated image ({e}); re-export or re-download it") from e
+    except Exception as e:  # noqa: BLE001 - untrusted bytes: any decoder failure means a bad file
+        raise ImageError(label, f"could not be decoded ({type(e).__name__}: {e})") from e
     return LoadedImage(rgb, data, label, sha, fmt, width, height, info)
 
 
