@@ -286,7 +286,8 @@ def model_card(cfg: dict, data: list[str]) -> str:
         "## What it is",
         f"A frozen {get_spec(cfg['backbone']).architecture} (weights: {get_spec(cfg['backbone']).sources[0].describe()}, "
         f"{get_spec(cfg['backbone']).sources[0].licence}) and a logistic-regression probe on its "
-        f"'{cfg['recipe']}' features, with Platt calibration. Recipe chosen by leave-one-source-out AUC (table below).",
+        f"'{cfg['recipe']}' features; calibration: {m.get('calibration', 'platt')} (chosen by held-out ECE, below). "
+        "Recipe chosen by leave-one-source-out AUC (table below).",
         "", "## Training data",
         f"{cfg['n_images']} images; each was normalised as wild-dev's were (256 px PNG after a WebP round trip). "
         "No reserved source was used (the builder refuses them).", "",
