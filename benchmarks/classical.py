@@ -114,11 +114,11 @@ def main() -> None:
             print(f"{mname:20s} {fname:36s} bAcc {r['balanced_accuracy']:.3f} AUC {r['roc_auc']:.3f}", flush=True)
     write_json(Path(args.out) / "classical.json", {"args": vars(args), "results": results})
     sources = sorted(set(src))
-    head = ["model | features", "bal. acc", "AUC", "human FPR"] + [f"acc {s}" for s in sources] + \
+    head = ["model", "features", "bal. acc", "AUC", "human FPR"] + [f"acc {s}" for s in sources] + \
            ["train s (5 folds)", "infer ms/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
-        lines.append("| " + " | ".join([name, fmt(r["balanced_accuracy"]), fmt(r["roc_auc"]),
+        lines.append("| " + " | ".join([*name.split(" | "), fmt(r["balanced_accuracy"]), fmt(r["roc_auc"]),
                                         fmt(r["human_false_positive_rate"])] +
                                        [fmt(r["per_source_accuracy"][s]) for s in sources] +
                                        [f"{r['train_seconds']:.1f}",
