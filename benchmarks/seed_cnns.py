@@ -28,11 +28,12 @@ MODELS = ["bird-lotfi", "bird-lotfi-128", "mai-cnn", "bn-cnn", "plain-cnn"]
 LR = {"mai-cnn": 1e-4}
 
 
-def run_model(name: str, data: str, epochs: int, seed: int, work: Path) -> dict:
+def run_model(name: str, data: str, epochs: int, seed: int, work: Path, config: dict | None = None) -> dict:
     fold_preds, train_s, n_train, infer_s = {}, 0.0, 0, 0.0
     for src in sources_of(data):
-        cfg = TrainConfig(data=data, model=name, epochs=epochs, seed=seed, holdout_by="source", holdout=src,
-                          lr=LR.get(name, 1e-3), out=str(work / f"{name}-{src}"))
+        values = dict(model=name, epochs=epochs, lr=LR.get(name, 1e-3), **(config or {}))
+        values.update(data=data, seed=seed, holdout_by="source", holdout=src, out=str(work / f"{name}-{src}"))
+        cfg = TrainConfig(**values)
         result = train(cfg, progress=False)
         n_ep = len(result.history)
         split = Manifest.from_csv(result.run_dir / runs.SPLIT_FILE)
@@ -55,15 +56,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--config", help="a train config YAML (e.g. configs/mobilenet-v2-transfer-d.yaml): its model "
+                                     "and hyperparameters replace --models/--epochs; data/seed/split come from here")
+    ap.add_argument("--name", default="seed_cnns", help="results file stem")
     args = ap.parse_args()
+    config = None
+    if args.config:
+        import yaml
+
+        config = {k: v for k, v in yaml.safe_load(Path(args.config).read_text()).items() if k not in ("data", "out")}
+        args.models = [config.pop("model")]
+        args.epochs = config.pop("epochs", args.epochs)
     results = {}
     with tempfile.TemporaryDirectory() as work:
         for name in args.models:
-            results[name] = run_model(name, args.data, args.epochs, args.seed, Path(work))
+            results[name] = run_model(name, args.data, args.epochs, args.seed, Path(work), config)
             print(name, {k: v for k, v in results[name].items() if k != "per_source_accuracy"}, flush=True)
-    write_json(Path(args.out) / "seed_cnns.json", {"args": vars(args), "results": results})
+    write_json(Path(args.out) / f"{args.name}.json", {"args": vars(args), "config": config, "results": results})
     table = markdown_table(results, sources_of(args.data))
-    (Path(args.out) / "seed_cnns.md").write_text(table + "\n")
+    (Path(args.out) / f"{args.name}.md").write_text(table + "\n")
     print(table)
 
 

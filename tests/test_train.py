@@ -124,3 +124,35 @@ def test_core_import_does_not_load_torch():
     code = "import sys, artcheck, artcheck.images, artcheck.data, artcheck.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_transfer_two_stages(synth_dir, tmp_path, monkeypatch):
+    """Stage 1 leaves the backbone untouched; stage 2 trains it at the lower learning rate."""
+    import torch
+
+    from artcheck.models import transfer
+
+    snapshots = []
+    real_epoch = __import__("artcheck.train", fromlist=["_epoch"])._epoch
+
+    def spy(model, loader, *a, **kw):
+        out = real_epoch(model, loader, *a, **kw)
+        if len(a) >= 3 and a[2] is not None:   # a training pass: (preprocess, criterion, optimizer, ...)
+            snapshots.append(model.features[0][0].weight.detach().clone())
+        return out
+
+    monkeypatch.setattr("artcheck.train._epoch", spy)
+    monkeypatch.setattr(transfer, "resolve", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("no fetch")))
+    cfg = _cfg(synth_dir, tmp_path / "tl", model="mobilenet-v2-transfer", epochs=3, freeze_epochs=2,
+               lr=1e-3, unfrozen_lr=1e-4, subset="30", model_kwargs={"pretrained": False}, batch_size=16)
+    result = train(cfg, progress=False)
+    rows = result.history
+    assert [r["stage"] for r in rows] == [1, 1, 2]
+    assert rows[0]["lr"] == 1e-3 and rows[2]["lr"] == 1e-4
+    assert len(snapshots) == 3
+    assert torch.equal(snapshots[0], snapshots[1]) and not torch.equal(snapshots[1], snapshots[2])
+
+
+def test_freeze_epochs_needs_a_transfer_model(synth_dir, tmp_path):
+    with pytest.raises(ValueError, match="applies to transfer models"):
+        train(_cfg(synth_dir, tmp_path / "x", freeze_epochs=1), progress=False)

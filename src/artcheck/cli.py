@@ -68,6 +68,9 @@ def train(
     scheduler: Optional[str] = typer.Option(None, help="none | step"),
     step_size: Optional[int] = typer.Option(None, "--step-size"), gamma: Optional[float] = typer.Option(None),
     patience: Optional[int] = typer.Option(None, help="early stopping patience in epochs"),
+    freeze_epochs: Optional[int] = typer.Option(None, "--freeze-epochs",
+                                                help="transfer models: epochs with a frozen backbone first"),
+    unfrozen_lr: Optional[float] = typer.Option(None, "--unfrozen-lr", help="transfer models: lr once unfrozen"),
     seed: Optional[int] = typer.Option(None), grayscale: Optional[bool] = typer.Option(None, "--grayscale/--color"),
     subset: Optional[str] = typer.Option(None, help="small | medium | full | N images per class"),
     holdout_by: Optional[str] = typer.Option(None, "--holdout-by", help="source | generator | style"),
@@ -80,7 +83,8 @@ def train(
 
     overrides: dict[str, Any] = dict(
         data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
-        scheduler=scheduler, step_size=step_size, gamma=gamma, patience=patience, seed=seed, grayscale=grayscale,
+        scheduler=scheduler, step_size=step_size, gamma=gamma, patience=patience, freeze_epochs=freeze_epochs,
+        unfrozen_lr=unfrozen_lr, seed=seed, grayscale=grayscale,
         subset=subset, holdout_by=holdout_by, holdout=holdout, workers=workers, out=out_dir)
     try:
         if config:

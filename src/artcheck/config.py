@@ -26,6 +26,8 @@ class TrainConfig(BaseModel):
     step_size: int = Field(7, ge=1)
     gamma: float = Field(0.1, gt=0, le=1)
     patience: int = Field(5, ge=1, description="early stopping: epochs without a better val loss")
+    freeze_epochs: int = Field(0, ge=0, description="transfer models: epochs with a frozen backbone first")
+    unfrozen_lr: float | None = Field(None, gt=0, description="transfer models: lr once unfrozen (default lr/10)")
     seed: int = 0
     grayscale: bool = False
     augment: bool = True

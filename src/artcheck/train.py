@@ -179,16 +179,23 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
                               shuffle=True, generator=gen, num_workers=workers)
     val_loader = DataLoader(ImageDataset(split["val"], to_array, data.pixels), batch_size=cfg.batch_size,
                             num_workers=workers)
+    two_stage = _setup_stages(cfg, model)
     criterion, optimizer = loss_fn(model), make_optimizer(cfg, model)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma) if cfg.scheduler == "step" else None
+    scheduler = _scheduler(cfg, optimizer)
     result = RunResult(run_dir, 0, float("inf"), skipped=data.errors)
     best_state, stale = None, 0
     show = progress_enabled(progress)
     try:
         for epoch in range(1, cfg.epochs + 1):
+            if two_stage and epoch == cfg.freeze_epochs + 1:   # stage 2: everything trains, at a lower lr
+                model.set_backbone_trainable(True)
+                stage2 = cfg.model_copy(update={"lr": cfg.unfrozen_lr or cfg.lr / 10})
+                optimizer, stale = make_optimizer(stage2, model), 0
+                scheduler = _scheduler(stage2, optimizer)
             tr_loss, tr_acc, n_tr, sec = _epoch(model, train_loader, pre, criterion, optimizer, gen, cfg.augment)
             va_loss, va_acc, _, _ = _epoch(model, val_loader, pre, criterion)
-            row = {"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
+            row = {"epoch": epoch, "stage": 1 if two_stage and epoch <= cfg.freeze_epochs else (2 if two_stage else 1),
+                   "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
                    "val_acc": va_acc, "lr": optimizer.param_groups[0]["lr"], "train_images_per_s": n_tr / sec}
             result.history.append(row)
             with (run_dir / runs.HISTORY_FILE).open("a") as f:
@@ -213,6 +220,21 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
         model.load_state_dict(best_state)
     _finish(run_dir, result)
     return result
+
+
+def _setup_stages(cfg: TrainConfig, model) -> bool:
+    """Freeze a transfer model's backbone for the first ``freeze_epochs``; True if two stages run."""
+    if cfg.freeze_epochs == 0:
+        return False
+    if not hasattr(model, "set_backbone_trainable"):
+        raise ValueError(f"--freeze-epochs applies to transfer models (e.g. mobilenet-v2-transfer); "
+                         f"{cfg.model!r} has no pretrained backbone to freeze")
+    model.set_backbone_trainable(False)
+    return cfg.freeze_epochs < cfg.epochs
+
+
+def _scheduler(cfg: TrainConfig, optimizer):
+    return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma) if cfg.scheduler == "step" else None
 
 
 def _finish(run_dir: Path, result: RunResult) -> None:
