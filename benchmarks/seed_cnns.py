@@ -31,7 +31,7 @@ LR = {"mai-cnn": 1e-4}
 def run_model(name: str, data: str, epochs: int, seed: int, work: Path, config: dict | None = None) -> dict:
     fold_preds, train_s, n_train, infer_s = {}, 0.0, 0, 0.0
     for src in sources_of(data):
-        values = dict(model=name, epochs=epochs, lr=LR.get(name, 1e-3), **(config or {}))
+        values = {"model": name, "epochs": epochs, "lr": LR.get(name, 1e-3), **(config or {})}
         values.update(data=data, seed=seed, holdout_by="source", holdout=src, out=str(work / f"{name}-{src}"))
         cfg = TrainConfig(**values)
         result = train(cfg, progress=False)

@@ -156,3 +156,15 @@ def test_transfer_two_stages(synth_dir, tmp_path, monkeypatch):
 def test_freeze_epochs_needs_a_transfer_model(synth_dir, tmp_path):
     with pytest.raises(ValueError, match="applies to transfer models"):
         train(_cfg(synth_dir, tmp_path / "x", freeze_epochs=1), progress=False)
+
+
+def test_evaluate_uses_the_runs_test_split_with_a_relative_data_path(synth_dir, tmp_path, monkeypatch):
+    """A relative --data path must still match split.csv: only test images are evaluated."""
+    monkeypatch.chdir(synth_dir.parent)
+    rel = synth_dir.name
+    run = tmp_path / "rel-run"
+    assert main(["train", "--data", rel, "--model", "bird-lotfi", "--epochs", "1", "--out", str(run), "-q"]) == 0
+    monkeypatch.chdir(tmp_path)   # evaluate from elsewhere: the run's recorded relative path no longer resolves
+    assert main(["evaluate", str(run), "-q"]) == 0   # the run remembers where its data is
+    n_test = sum(r.split == "test" for r in Manifest.from_csv(run / "split.csv"))
+    assert json.loads((run / "eval-test" / "metrics.json").read_text())["n"] == n_test < 240

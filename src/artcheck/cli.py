@@ -129,7 +129,10 @@ def evaluate(
     from artcheck.evaluate import evaluate as run_eval, select_split, write_report
 
     try:
-        cfg = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"] if (run_dir / runs.CONFIG_FILE).is_file() else {}
+        written = json.loads((run_dir / runs.CONFIG_FILE).read_text()) if (run_dir / runs.CONFIG_FILE).is_file() else {}
+        cfg = written.get("config", {})
+        if written.get("data_abspath"):
+            cfg["data"] = written["data_abspath"]
         model = _evaluable(run_dir)
         run_split = Manifest.from_csv(run_dir / runs.SPLIT_FILE) if (run_dir / runs.SPLIT_FILE).is_file() else None
         source = data or cfg.get("data")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,10 +174,10 @@ def select_split(manifest: Manifest, run_split: Manifest | None, split: str) -> 
     """Records of ``split`` as the run assigned them. Images the run never saw count as ``test``."""
     if split == "all":
         return manifest
-    assigned = {r.path: r.split for r in run_split} if run_split is not None else {}
+    assigned = {os.path.abspath(r.path): r.split for r in run_split} if run_split is not None else {}
     keep = []
     for r in manifest:
-        s = assigned.get(r.path) or r.split or "test"
+        s = assigned.get(os.path.abspath(r.path)) or r.split or "test"
         if s == split:
             keep.append(r)
     if not keep:

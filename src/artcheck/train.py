@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -152,7 +153,8 @@ def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augme
 
 def _write_setup(run_dir: Path, cfg: TrainConfig, data: ScanResult, model) -> None:
     runs.write_json(run_dir / runs.CONFIG_FILE, {
-        "config": cfg.model_dump(), "seed": cfg.seed, "versions": runs.versions(), "git_sha": runs.git_sha(),
+        "config": cfg.model_dump(), "data_abspath": os.path.abspath(cfg.data), "seed": cfg.seed,
+        "versions": runs.versions(), "git_sha": runs.git_sha(),
         "created": datetime.now(timezone.utc).isoformat(), "data_layout": data.manifest.layout,
         "counts": {s: data.manifest.where(split=s).counts() for s in ("train", "val", "test")},
     })

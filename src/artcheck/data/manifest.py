@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -88,7 +89,8 @@ class Manifest:
             for line_no, row in enumerate(reader, start=2):
                 values = {k: (row.get(k) or "").strip() for k in known}
                 p = Path(values["path"])
-                values["path"] = str(p if p.is_absolute() else (path.parent / p))
+                # absolute, so a split.csv written by one run matches the dataset read from any cwd
+                values["path"] = os.path.abspath(p if p.is_absolute() else (path.parent / p))
                 values["label"] = normalize_label(values["label"], where=f"{path}:{line_no}")
                 records.append(Record(**values))
         return cls(records, path.parent, "manifest")

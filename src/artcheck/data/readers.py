@@ -148,7 +148,7 @@ LAYOUTS: dict[str, tuple[Callable[[Path], bool], Callable[[Path], Manifest], str
 
 def read_dataset(path: str | Path, layout: str = "auto") -> Manifest:
     """Read a dataset folder or manifest CSV into a :class:`Manifest` (layout auto-detected)."""
-    root = Path(path).expanduser()
+    root = Path(path).expanduser().absolute()   # records carry absolute paths, whatever the cwd
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder; pass --data a dataset folder or manifest CSV")
     if layout != "auto":
