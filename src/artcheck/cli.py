@@ -455,22 +455,12 @@ def serve(
     uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning")
 
 
-class _DetectorScore:
-    """A detector's model score with the ``preprocess`` / ``predict_arrays`` interface of a run's model."""
-
-    def __init__(self, det):
-        self.det, self.preprocess = det, det.backbone.preprocess
-
-    def predict_arrays(self, batch_uint8):
-        return self.det._p_ai(batch_uint8)
-
-
 def _evaluable(run_dir: Path):
     from artcheck import runs
     from artcheck.detector import DETECTOR_FILE, load_detector
 
     if str(run_dir) == "default" or (run_dir / DETECTOR_FILE).is_file():
-        return _DetectorScore(load_detector(str(run_dir), provenance=False))
+        return load_detector(str(run_dir), provenance=False)
     return runs.load_model(run_dir)
 
 

@@ -9,6 +9,22 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from artcheck.data.splits import parse_subset
+from artcheck.labels import parse_classes
+
+
+def parse_perturb(text: str) -> tuple[str, float]:
+    """``"text=0.5"`` -> ("text", 0.5), checked against the perturbation library."""
+    from artcheck.perturb import PERTURBATIONS
+
+    name, _, value = text.partition("=")
+    try:
+        strength = float(value)
+    except ValueError:
+        strength = None
+    if name.strip() not in PERTURBATIONS or strength is None:
+        raise ValueError(f"perturb must be NAME=STRENGTH with NAME one of {', '.join(PERTURBATIONS)}, "
+                         f"e.g. text=0.5; got {text!r}")
+    return name.strip(), strength
 
 
 class TrainConfig(BaseModel):
@@ -30,7 +46,11 @@ class TrainConfig(BaseModel):
     unfrozen_lr: float | None = Field(None, gt=0, description="transfer models: lr once unfrozen (default lr/10)")
     seed: int = 0
     grayscale: bool = False
+    classes: str = Field("human,ai", description="human,ai or human,edited,ai (three-class)")
     augment: bool = True
+    perturb: str | None = Field(None, description="perturb a random fraction of the images of both classes, "
+                                                  "e.g. 'text=0.5' (visible watermark at opacity 0.5)")
+    perturb_fraction: float = Field(0.5, ge=0, le=1, description="share of images --perturb applies to")
     subset: str | None = Field(None, description="small | medium | full | N per class")
     layout: str = "auto"
     holdout_by: Literal["source", "generator", "style"] | None = None
@@ -44,6 +64,18 @@ class TrainConfig(BaseModel):
     @classmethod
     def _check_subset(cls, v: str | None) -> str | None:
         parse_subset(v)
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _check_classes(cls, v: str) -> str:
+        return ",".join(parse_classes(v))
+
+    @field_validator("perturb")
+    @classmethod
+    def _check_perturb(cls, v: str | None) -> str | None:
+        if v:
+            parse_perturb(v)
         return v
 
     def model_post_init(self, __context: Any) -> None:

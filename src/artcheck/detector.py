@@ -66,6 +66,20 @@ class Detector:
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
         return self.head.proba_ai(self.backbone.features(arrays)[:, self.columns])
 
+    @property
+    def preprocess(self):
+        return self.backbone.preprocess
+
+    def predict_arrays(self, batch_uint8: np.ndarray) -> np.ndarray:
+        """The model score alone (no provenance) for uint8 (N, H, W, 3) arrays at the input size:
+        the interface a trained run's model has, so evaluation, robustness and explanations
+        treat a detector like any other model."""
+        return self._p_ai(batch_uint8)
+
+    def score(self, images: list[Image.Image]) -> np.ndarray:
+        """The model score alone (no provenance) for decoded RGB images."""
+        return self._p_ai(np.stack([self.preprocess.to_uint8(i) for i in images]))
+
     def _label(self, p: float) -> str:
         if p >= self.hi:
             return AI

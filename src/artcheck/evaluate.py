@@ -15,7 +15,7 @@ import numpy as np
 
 from artcheck.data.manifest import Manifest, Record
 from artcheck.images import ImageError, load_image
-from artcheck.labels import CLASSES
+from artcheck.labels import AI, CLASSES
 from artcheck.progress import track
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ class Predictions:
     records: list[Record]
     p_ai: np.ndarray
     errors: list[tuple[str, str]] = field(default_factory=list)
+    proba: np.ndarray | None = None          # (n, len(classes)) for models with more than two classes
+    classes: tuple[str, ...] = CLASSES
 
     @property
     def y(self) -> np.ndarray:
@@ -61,6 +63,8 @@ def predict_manifest(model: Any, manifest: Manifest, batch_size: int = 64, worke
     def to_array(img):
         return model.preprocess.to_uint8(img.convert("L").convert("RGB") if grayscale else img)
 
+    classes = tuple(getattr(model, "classes", CLASSES))
+    multi = len(classes) > 2
     records, probs, errors = [], [], []
     n_batches = (len(manifest) + batch_size - 1) // batch_size
     batches = _decoded_batches(manifest.records, to_array, batch_size, workers)
@@ -68,8 +72,28 @@ def predict_manifest(model: Any, manifest: Manifest, batch_size: int = 64, worke
         errors += errs
         if ok:
             records += ok
-            probs.append(model.predict_arrays(np.stack(arrays)))
-    return Predictions(records, np.concatenate(probs) if probs else np.zeros(0), errors)
+            batch = np.stack(arrays)
+            probs.append(model.predict_class_arrays(batch) if multi else model.predict_arrays(batch))
+    if not multi:
+        return Predictions(records, np.concatenate(probs) if probs else np.zeros(0), errors)
+    proba = np.concatenate(probs) if probs else np.zeros((0, len(classes)))
+    return Predictions(records, proba[:, classes.index(AI)], errors, proba, classes)
+
+
+def multiclass_metrics(preds: Predictions) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, per-class P/R/F1 and the K x K confusion matrix (rows true)."""
+    from sklearn import metrics as skm
+
+    classes = preds.classes
+    y = np.array([r.class_index(classes) for r in preds.records], dtype=int)
+    pred = preds.proba.argmax(1)
+    labels = list(range(len(classes)))
+    prec, rec, f1, support = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    return {"classes": list(classes), "accuracy": float(skm.accuracy_score(y, pred)) if len(y) else None,
+            "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)) if len(set(y)) > 1 else None,
+            "per_class": {c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
+                              "support": int(support[i])} for i, c in enumerate(classes)},
+            "confusion_matrix": skm.confusion_matrix(y, pred, labels=labels).tolist()}
 
 
 def binary_metrics(y: np.ndarray, p_ai: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
@@ -107,7 +131,8 @@ def report_from_predictions(preds: Predictions, threshold: float = DEFAULT_THRES
                             meta: dict[str, Any] | None = None) -> Report:
     y, p = preds.y, preds.p_ai
     breakdowns: dict[str, dict[str, dict[str, Any]]] = {}
-    for by in BREAKDOWNS:
+    by_label = ("label",) if len({r.label for r in preds.records}) > 2 else ()   # edited images present
+    for by in (*by_label, *BREAKDOWNS):
         values = sorted({getattr(r, by) for r in preds.records} - {""})
         if values:
             breakdowns[by] = {}
@@ -116,7 +141,10 @@ def report_from_predictions(preds: Predictions, threshold: float = DEFAULT_THRES
                 m = binary_metrics(y[idx], p[idx], threshold)
                 breakdowns[by][v] = {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "roc_auc",
                                                        "human_false_positive_rate")}
-    return Report(binary_metrics(y, p, threshold), breakdowns, preds, meta or {})
+    overall = binary_metrics(y, p, threshold)
+    if preds.proba is not None:
+        overall["multiclass"] = multiclass_metrics(preds)
+    return Report(overall, breakdowns, preds, meta or {})
 
 
 def evaluate(model: Any, manifest: Manifest, threshold: float = DEFAULT_THRESHOLD, grayscale: bool = False,
@@ -142,6 +170,15 @@ def to_markdown(report: Report) -> str:
     cm = o["confusion_matrix"]
     lines += ["", "Confusion matrix (rows true, columns predicted: human, ai):", "",
               f"    human  {cm[0][0]:6d} {cm[0][1]:6d}", f"    ai     {cm[1][0]:6d} {cm[1][1]:6d}"]
+    if "multiclass" in o:
+        mc = o["multiclass"]
+        lines += ["", f"## {len(mc['classes'])} classes", "",
+                  f"accuracy {_fmt(mc['accuracy'])}, balanced accuracy {_fmt(mc['balanced_accuracy'])} "
+                  "(the binary figures above count edited as human)", "",
+                  "| true \\ predicted | " + " | ".join(mc["classes"]) + " | recall |",
+                  "|---" * (len(mc["classes"]) + 2) + "|"]
+        lines += [f"| {c} | " + " | ".join(str(v) for v in row) + f" | {_fmt(mc['per_class'][c]['recall'])} |"
+                  for c, row in zip(mc["classes"], mc["confusion_matrix"])]
     for by, groups in report.breakdowns.items():
         lines += ["", f"## By {by}", "", f"| {by} | n | accuracy | balanced acc | AUC | human FPR |",
                   "|---|---|---|---|---|---|"]
@@ -162,6 +199,10 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
     (out / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "metrics.md").write_text(to_markdown(report))
     plot_confusion(report.overall["confusion_matrix"], out / "confusion_matrix.png")
+    if "multiclass" in report.overall:
+        mc = report.overall["multiclass"]
+        plot_confusion(mc["confusion_matrix"], out / "confusion_matrix_classes.png", labels=mc["classes"],
+                       title=f"{len(mc['classes'])}-class confusion matrix")
     with (out / "predictions.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "label", "p_ai", "source", "generator", "style", "split"])

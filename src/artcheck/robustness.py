@@ -23,6 +23,8 @@ from artcheck.progress import track
 DEFAULT_SPEC: dict[str, list[float]] = {
     "jpeg": [90, 70, 50, 30], "webp": [80, 50], "resize": [0.75, 0.5, 0.25], "blur": [0.5, 1.0, 2.0],
     "noise": [2, 5, 10], "grayscale": [1.0], "saturation": [0.5, 1.5], "crop": [0.75, 0.5],
+    "text": [0.3, 0.6], "logo": [0.15, 0.3], "invisible_watermark": [1.0],
+    "region_blur": [0.05, 0.2], "clone": [0.05, 0.2], "fill": [0.05, 0.2],
 }
 
 

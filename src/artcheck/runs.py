@@ -11,7 +11,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from artcheck.labels import CLASSES
 
 WEIGHTS_FILE = "model.safetensors"
 MODEL_FILE = "model.json"
@@ -52,7 +51,7 @@ def save_model(run_dir: Path, model: Any) -> None:
     write_json(run_dir / MODEL_FILE, {
         "name": model.registry_name, "kwargs": model.registry_kwargs,
         "preprocess": model.preprocess.to_dict(), "num_outputs": model.num_outputs,
-        "classes": list(CLASSES),
+        "classes": list(model.classes),
     })
 
 
@@ -68,6 +67,8 @@ def load_model(run_dir: str | Path) -> Any:
             raise FileNotFoundError(f"{run_dir}: no {f}; expected a run directory written by 'artcheck train'")
     info = json.loads((run_dir / MODEL_FILE).read_text())
     model = create_model(info["name"], **info.get("kwargs", {}))
+    if len(info.get("classes", ())) > 2:
+        model.set_classes(tuple(info["classes"]))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS_FILE)))
     model.eval()
     return model

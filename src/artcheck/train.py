@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,12 +24,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from artcheck import runs
-from artcheck.config import TrainConfig
+from artcheck import perturb, runs
+from artcheck.config import TrainConfig, parse_perturb
 from artcheck.data import leave_one_out, read_dataset, split_manifest, subset
 from artcheck.data.manifest import Manifest, Record
 from artcheck.data.scan import ScanResult, scan
 from artcheck.images import load_image
+from artcheck.labels import CLASSES, parse_classes
 from artcheck.models import create_model
 from artcheck.preprocess import PreprocessConfig
 from artcheck.progress import console, progress_enabled
@@ -46,9 +48,20 @@ class RunResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def pixel_fn(preprocess: PreprocessConfig, grayscale: bool = False) -> Callable:
-    """RGB PIL image -> uint8 (H, W, 3) model input; grayscale keeps 3 identical channels."""
+def pixel_fn(preprocess: PreprocessConfig, grayscale: bool = False, perturbation: str | None = None,
+             fraction: float = 0.5, seed: int = 0) -> Callable:
+    """RGB PIL image -> uint8 (H, W, 3) model input; grayscale keeps 3 identical channels.
+
+    ``perturbation`` ("text=0.5") is applied, before resizing, to a ``fraction`` of the images
+    chosen by a hash of their pixels (so the choice is seeded, stable and blind to the label).
+    """
+    name, strength = parse_perturb(perturbation) if perturbation else (None, 0.0)
+
     def to_array(img):
+        if name:
+            h = zlib.crc32(img.resize((16, 16)).tobytes(), seed)
+            if (h % 10_000) / 10_000 < fraction:
+                img = perturb.apply(img, name, strength, seed=h)
         if grayscale:
             img = img.convert("L").convert("RGB")
         return preprocess.to_uint8(img)
@@ -58,8 +71,9 @@ def pixel_fn(preprocess: PreprocessConfig, grayscale: bool = False) -> Callable:
 class ImageDataset(Dataset):
     """uint8 CHW tensors and targets; pixels from the scan's cache or decoded on the fly."""
 
-    def __init__(self, records: list[Record], to_array: Callable, pixels: dict[str, np.ndarray]):
-        self.records, self.to_array, self.pixels = records, to_array, pixels
+    def __init__(self, records: list[Record], to_array: Callable, pixels: dict[str, np.ndarray],
+                 classes: tuple[str, ...] = CLASSES):
+        self.records, self.to_array, self.pixels, self.classes = records, to_array, pixels, classes
 
     def __len__(self) -> int:
         return len(self.records)
@@ -69,7 +83,7 @@ class ImageDataset(Dataset):
         arr = self.pixels.get(r.path)
         if arr is None:   # not cached: decode now (the scan already vetted this file)
             arr = self.to_array(load_image(r.path).image)
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), r.target
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), r.class_index(self.classes)
 
 
 def to_input(batch: torch.Tensor, preprocess: PreprocessConfig) -> torch.Tensor:
@@ -80,7 +94,7 @@ def to_input(batch: torch.Tensor, preprocess: PreprocessConfig) -> torch.Tensor:
 
 
 def loss_fn(model) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if model.num_outputs == 2:
+    if model.num_outputs >= 2:
         return lambda logits, y: nn.functional.cross_entropy(logits, y)
     return lambda logits, y: nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y.float())
 
@@ -107,14 +121,15 @@ def load_data(cfg: TrainConfig, preprocess: PreprocessConfig) -> ScanResult:
     """Read, validate (bad files reported), group near-duplicates, split."""
     manifest = read_dataset(cfg.data, cfg.layout)
     h, w = preprocess.input_size
-    scanned = scan(manifest, pixel_fn(preprocess, cfg.grayscale), array_bytes=h * w * 3,
+    scanned = scan(manifest, pixel_fn(preprocess, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed), array_bytes=h * w * 3,
                    workers=max(1, cfg.workers))
     scanned.manifest = prepare_splits(cfg, scanned.manifest)
+    classes = parse_classes(cfg.classes)
     for split in ("train", "val"):
-        labels = {r.label for r in scanned.manifest if r.split == split}
-        if len(labels) < 2:
+        labels = {classes[r.class_index(classes)] for r in scanned.manifest if r.split == split}
+        if len(labels) < len(classes):
             raise ValueError(f"the {split} split holds only {sorted(labels) or 'no'} images; "
-                             "both 'ai' and 'human' are needed. Use more data or another holdout.")
+                             f"all of {list(classes)} are needed. Use more data or another holdout.")
     return scanned
 
 
@@ -146,7 +161,8 @@ def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augme
                 loss.backward()
                 optimizer.step()
             total_loss += float(loss.detach()) * len(y)
-            correct += int(((model.proba_ai(logits) >= 0.5).long() == y).sum())
+            pred = logits.argmax(1) if model.num_outputs >= 2 else (logits[:, 0] >= 0).long()
+            correct += int((pred == y).sum())
             n += len(y)
     return total_loss / max(n, 1), correct / max(n, 1), n, time.perf_counter() - t0
 
@@ -169,17 +185,19 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
     np.random.seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model = create_model(cfg.model, **cfg.model_kwargs)
+    classes = parse_classes(cfg.classes)
+    model.set_classes(classes)
     pre = model.preprocess
     data = load_data(cfg, pre)
     run_dir = _run_dir(cfg)
     _write_setup(run_dir, cfg, data, model)
-    to_array = pixel_fn(pre, cfg.grayscale)
+    to_array = pixel_fn(pre, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed)
     split = {s: [r for r in data.manifest if r.split == s] for s in ("train", "val")}
     gen = torch.Generator().manual_seed(cfg.seed)
     workers = 0 if len(data.pixels) == len(data.manifest) else cfg.workers
-    train_loader = DataLoader(ImageDataset(split["train"], to_array, data.pixels), batch_size=cfg.batch_size,
+    train_loader = DataLoader(ImageDataset(split["train"], to_array, data.pixels, classes), batch_size=cfg.batch_size,
                               shuffle=True, generator=gen, num_workers=workers)
-    val_loader = DataLoader(ImageDataset(split["val"], to_array, data.pixels), batch_size=cfg.batch_size,
+    val_loader = DataLoader(ImageDataset(split["val"], to_array, data.pixels, classes), batch_size=cfg.batch_size,
                             num_workers=workers)
     two_stage = _setup_stages(cfg, model)
     criterion, optimizer = loss_fn(model), make_optimizer(cfg, model)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from artcheck.labels import LABEL_INDEX, normalize_label
+from artcheck.labels import BINARY_TARGET, normalize_label
 
 MANIFEST_COLUMNS = ("path", "label", "source", "generator", "style", "split", "group")
 
@@ -17,7 +17,7 @@ MANIFEST_COLUMNS = ("path", "label", "source", "generator", "style", "split", "g
 @dataclass(frozen=True)
 class Record:
     path: str            # absolute, or relative to the manifest's directory when written
-    label: str           # "ai" or "human"
+    label: str           # "ai", "human" or "edited" (a human image with local edits)
     source: str = ""
     generator: str = ""
     style: str = ""
@@ -26,7 +26,12 @@ class Record:
 
     @property
     def target(self) -> int:
-        return LABEL_INDEX[self.label]
+        """0 (human) or 1 (ai); ``edited`` counts as human."""
+        return BINARY_TARGET[self.label]
+
+    def class_index(self, classes: tuple[str, ...]) -> int:
+        """Index of this record's label among ``classes`` (edited is human when classes has two)."""
+        return classes.index(self.label) if self.label in classes else self.target
 
     def key(self, by: str) -> str:
         if by not in ("source", "generator", "style", "label"):

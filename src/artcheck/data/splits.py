@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 
 from artcheck.data.manifest import Manifest, Record
-from artcheck.labels import CLASSES
 
 SUBSETS = {"small": 1000, "medium": 5000, "full": None}
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)   # train, val, test
@@ -23,7 +22,7 @@ def _assign(records: list[Record], fractions: tuple[float, ...], names: tuple[st
             rng: np.random.Generator) -> dict[str, str]:
     """Assign whole groups to ``names`` per label so each label meets ``fractions``. path -> split."""
     out: dict[str, str] = {}
-    for label in CLASSES:
+    for label in sorted({r.label for r in records}):
         groups: dict[str, list[Record]] = defaultdict(list)
         for r in records:
             if r.label == label:
@@ -107,7 +106,7 @@ def subset(manifest: Manifest, per_class: str | int | None, seed: int = 0) -> Ma
         return manifest
     rng = np.random.default_rng(seed)
     keep: set[int] = set()
-    for label in CLASSES:
+    for label in sorted({r.label for r in manifest}):
         idx = [i for i, r in enumerate(manifest) if r.label == label]
         if len(idx) > n:
             idx = list(rng.choice(idx, size=n, replace=False))

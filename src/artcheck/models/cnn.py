@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from artcheck.images import open_rgb
+from artcheck.labels import AI, CLASSES
 from artcheck.models.registry import register_model
 from artcheck.preprocess import PreprocessConfig
 
@@ -25,12 +26,35 @@ class SeedCNN(nn.Module):
     num_outputs: int = 1             # 1 -> BCEWithLogits on the ai logit; 2 -> cross-entropy
     default_optimizer: str = "adam"
     expected_params: int = 0         # documented parameter count, checked by the contract test
+    classes: tuple[str, ...] = CLASSES
+
+    def set_classes(self, classes: tuple[str, ...]) -> None:
+        """More than two classes (``human, edited, ai``): a new last layer with one output per class."""
+        classes = tuple(classes)
+        if classes == CLASSES:
+            return
+        last = self.head[-1]
+        self.head[-1] = nn.Linear(last.in_features, len(classes))
+        self.num_outputs, self.classes = len(classes), classes
 
     def proba_ai(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_outputs) -> P(ai) (N,)."""
-        if self.num_outputs == 2:
-            return torch.softmax(logits, dim=1)[:, 1]
+        if self.num_outputs >= 2:
+            return torch.softmax(logits, dim=1)[:, self.classes.index(AI)]
         return torch.sigmoid(logits[:, 0])
+
+    def class_proba(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits -> (N, len(classes)) probabilities in ``self.classes`` order."""
+        if self.num_outputs >= 2:
+            return torch.softmax(logits, dim=1)
+        p = torch.sigmoid(logits[:, 0])
+        return torch.stack([1 - p, p], dim=1)
+
+    @torch.no_grad()
+    def predict_class_arrays(self, batch_uint8: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> (N, len(classes)) probabilities."""
+        self.eval()
+        return self.class_proba(self(torch.from_numpy(self.preprocess.normalize(batch_uint8)))).numpy()
 
     @torch.no_grad()
     def predict_proba(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
