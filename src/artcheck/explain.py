@@ -29,6 +29,7 @@ Score = Callable[[list[Image.Image]], np.ndarray]
 METHODS = ("auto", "gradcam", "occlusion")
 DEFAULT_GRID = 8
 MAX_SIDE = 768           # explanations are drawn at most this many pixels on a side
+MIN_SIDE = 256           # and small images are enlarged (nearest neighbour) to at least this
 
 
 @dataclass
@@ -108,8 +109,11 @@ def overlay(img: Image.Image, heat: np.ndarray, caption: str, alpha: float = 0.5
     from matplotlib import colormaps
 
     scale = min(1.0, MAX_SIDE / max(img.size))
+    if max(img.size) < MIN_SIDE:
+        scale = MIN_SIDE / max(img.size)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    base = img.convert("RGB").resize(size, Image.Resampling.LANCZOS) if scale < 1 else img.convert("RGB")
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST
+    base = img.convert("RGB").resize(size, resample) if scale != 1 else img.convert("RGB")
     heat = _resize_heat(heat, size) if heat.shape != (size[1], size[0]) else heat
     colours = (colormaps["inferno"](heat)[..., :3] * 255).astype(np.uint8)
     a = (alpha * np.clip(heat * 1.5, 0, 1))[..., None]     # cold areas stay close to the image

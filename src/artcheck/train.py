@@ -128,7 +128,7 @@ def load_data(cfg: TrainConfig, preprocess: PreprocessConfig) -> ScanResult:
     for split in ("train", "val"):
         labels = {classes[r.class_index(classes)] for r in scanned.manifest if r.split == split}
         if len(labels) < len(classes):
-            raise ValueError(f"the {split} split holds only {sorted(labels) or 'no'} images; "
+            raise ValueError(f"the {split} split holds {'only ' + str(sorted(labels)) if labels else 'no'} images; "
                              f"all of {list(classes)} are needed. Use more data or another holdout.")
     return scanned
 

@@ -70,13 +70,18 @@ class Manifest:
         return ", ".join(parts)
 
     def to_csv(self, path: str | Path) -> None:
+        """Write the manifest; paths are read back relative to the CSV's folder."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
             writer.writeheader()
+            base = os.path.abspath(path.parent)
             for r in self.records:
-                writer.writerow(asdict(r))
+                # relative to the CSV when the image lies beneath it (the folder can move), else absolute
+                full = os.path.abspath(r.path)
+                inside = os.path.commonpath([full, base]) == base
+                writer.writerow({**asdict(r), "path": os.path.relpath(full, base) if inside else full})
 
     @classmethod
     def from_csv(cls, path: str | Path) -> "Manifest":

@@ -62,7 +62,7 @@ def make_dataset(root: str | Path, n_per_class: int = 50, size: int = 64, seed: 
             img.save(path)
             generator = GENERATORS[i % len(GENERATORS)] if label == AI else ""
             source = f"synth-{label}-{i % 2}"
-            records.append(Record(str(path), label, source=source, generator=generator, style="synthetic"))
+            records.append(Record(str(path.resolve()), label, source=source, generator=generator, style="synthetic"))
     manifest = Manifest(records, root, layout)
     if layout == "manifest":
         manifest.to_csv(root / "manifest.csv")
