@@ -87,8 +87,9 @@ def plan_cells(manifest: Manifest, by: str, mode: str = "matrix", seed: int = 0
     return rows, cells
 
 
-def torch_fitter(model: str, epochs: int, seed: int, overrides: dict[str, Any] | None = None) -> Fit:
-    """Train a registered model with ``artcheck train`` on a cell's records (val carved from train)."""
+def train_fitter(model: str, epochs: int, seed: int, overrides: dict[str, Any] | None = None) -> Fit:
+    """Train any registered model (CNN, transfer or classical) with ``artcheck train`` on a cell's
+    records (val carved from train), and predict with it."""
     def fit(train_manifest: Manifest, work: Path):
         from artcheck import runs
         from artcheck.config import TrainConfig

@@ -141,7 +141,7 @@ def explain(model: Any, img: Image.Image, method: str = "auto", grid: int = DEFA
     if method == "gradcam" or (method == "auto" and is_torch):
         heat, p = gradcam(model, img)
         return Explanation(heat, p, "grad-cam", name)
-    score = model_score(model) if is_torch else model.score
+    score = model.score if hasattr(model, "score") else model_score(model)
     heat, p = occlusion(score, img, grid)
     return Explanation(heat, p, f"occlusion {grid}x{grid}", name)
 

@@ -65,7 +65,7 @@ def crossval(
 
     try:
         manifest = read_dataset(data)
-        fit = cv.torch_fitter(model, epochs, seed)
+        fit = cv.train_fitter(model, epochs, seed)
         result = cv.crossval(manifest, by, fit, mode, seed, out_dir / "cells" if keep_runs else None,
                              progress=False if quiet else None)
     except HEAVY_ERRORS as e:

@@ -72,3 +72,14 @@ class PreprocessConfig:
     def __call__(self, img: Image.Image) -> np.ndarray:
         """RGB PIL image -> float32 (3, H, W)."""
         return self.normalize(self.to_uint8(img)[None])[0]
+
+
+def predict_proba_images(predict_arrays, preprocess: PreprocessConfig, images, batch_size: int = 64) -> np.ndarray:
+    """Paths, bytes or PIL images -> (n, 2) P(human), P(ai), via a model's ``predict_arrays``."""
+    from artcheck.images import open_rgb
+
+    out = []
+    for i in range(0, len(images), batch_size):
+        p = predict_arrays(np.stack([preprocess.to_uint8(open_rgb(x)) for x in images[i:i + batch_size]]))
+        out.append(np.stack([1 - p, p], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.float32)

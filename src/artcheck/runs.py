@@ -45,11 +45,16 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def save_model(run_dir: Path, model: Any) -> None:
-    from safetensors.torch import save_file
+    """model.json (what it is) plus its weights: safetensors for torch, skops for scikit-learn."""
+    kind = getattr(model, "family", "torch")
+    if kind == "classical":
+        model.save(run_dir)
+    else:
+        from safetensors.torch import save_file
 
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(run_dir / WEIGHTS_FILE))
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(run_dir / WEIGHTS_FILE))
     write_json(run_dir / MODEL_FILE, {
-        "name": model.registry_name, "kwargs": model.registry_kwargs,
+        "name": model.registry_name, "kwargs": model.registry_kwargs, "kind": kind,
         "preprocess": model.preprocess.to_dict(), "num_outputs": model.num_outputs,
         "classes": list(model.classes),
     })
@@ -62,11 +67,14 @@ def load_model(run_dir: str | Path) -> Any:
     from artcheck.models import create_model
 
     run_dir = Path(run_dir)
-    for f in (MODEL_FILE, WEIGHTS_FILE):
-        if not (run_dir / f).is_file():
-            raise FileNotFoundError(f"{run_dir}: no {f}; expected a run directory written by 'artcheck train'")
+    if not (run_dir / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir}: no {MODEL_FILE}; expected a run directory written by 'artcheck train'")
     info = json.loads((run_dir / MODEL_FILE).read_text())
     model = create_model(info["name"], **info.get("kwargs", {}))
+    if info.get("kind") == "classical":
+        return model.load_fitted(run_dir)
+    if not (run_dir / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir}: no {WEIGHTS_FILE}; expected a run directory written by 'artcheck train'")
     if len(info.get("classes", ())) > 2:
         model.set_classes(tuple(info["classes"]))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS_FILE)))

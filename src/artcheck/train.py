@@ -191,6 +191,8 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
     data = load_data(cfg, pre)
     run_dir = _run_dir(cfg)
     _write_setup(run_dir, cfg, data, model)
+    if getattr(model, "family", "") == "classical":
+        return _fit_classical(cfg, model, data, run_dir)
     to_array = pixel_fn(pre, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed)
     split = {s: [r for r in data.manifest if r.split == s] for s in ("train", "val")}
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -238,6 +240,36 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
         console.print(f"[yellow]interrupted: keeping the best checkpoint (epoch {result.best_epoch}) in {run_dir}")
     if best_state is not None:
         model.load_state_dict(best_state)
+    _finish(run_dir, result)
+    return result
+
+
+def _fit_classical(cfg: TrainConfig, model, data: ScanResult, run_dir: Path) -> RunResult:
+    """One fit of a scikit-learn model on the train split; the val split is scored once."""
+    from sklearn.metrics import log_loss
+
+    to_array = pixel_fn(model.preprocess, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed)
+
+    def xy(split: str) -> tuple[np.ndarray, np.ndarray]:
+        recs = [r for r in data.manifest if r.split == split]
+        arrays = [data.pixels[r.path] if r.path in data.pixels else to_array(load_image(r.path).image) for r in recs]
+        feats = [model.featurize(np.stack(arrays[i:i + 64])) for i in range(0, len(arrays), 64)]
+        return np.concatenate(feats), np.array([r.target for r in recs])
+
+    t0 = time.perf_counter()
+    X, y = xy("train")
+    model.fit(X, y)
+    seconds = time.perf_counter() - t0
+    Xv, yv = xy("val")
+    pv = model.proba_from_features(Xv)
+    row = {"epoch": 1, "stage": 1, "train_loss": float(log_loss(y, model.proba_from_features(X), labels=[0, 1])),
+           "train_acc": float(np.mean((model.proba_from_features(X) >= 0.5) == y)),
+           "val_loss": float(log_loss(yv, pv, labels=[0, 1])), "val_acc": float(np.mean((pv >= 0.5) == yv)),
+           "lr": 0.0, "train_images_per_s": len(y) / seconds}
+    with (run_dir / runs.HISTORY_FILE).open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    runs.save_model(run_dir, model)
+    result = RunResult(run_dir, 1, row["val_loss"], [row], skipped=data.errors)
     _finish(run_dir, result)
     return result
 

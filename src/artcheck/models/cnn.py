@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from artcheck.images import open_rgb
 from artcheck.labels import AI, CLASSES
 from artcheck.models.registry import register_model
-from artcheck.preprocess import PreprocessConfig
+from artcheck.preprocess import PreprocessConfig, predict_proba_images
 
 
 class SeedCNN(nn.Module):
@@ -59,12 +58,7 @@ class SeedCNN(nn.Module):
     @torch.no_grad()
     def predict_proba(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
         """Paths, bytes or PIL images -> array (n, 2) of P(human), P(ai)."""
-        out = []
-        for i in range(0, len(images), batch_size):
-            batch = np.stack([self.preprocess.to_uint8(open_rgb(x)) for x in images[i:i + batch_size]])
-            p = self.predict_arrays(batch)
-            out.append(np.stack([1 - p, p], axis=1))
-        return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+        return predict_proba_images(self.predict_arrays, self.preprocess, images, batch_size)
 
     @torch.no_grad()
     def predict_arrays(self, batch_uint8: np.ndarray) -> np.ndarray:
