@@ -56,3 +56,15 @@ def test_loading_refuses_unknown_types_and_three_classes(synth_dir, tmp_path):
         runs.load_model(run)
     assert main(["train", "--data", str(synth_dir), "--model", "knn-pixels", "--classes", "human,edited,ai",
                  "--out", str(tmp_path / "r3")]) == 2
+
+
+def test_backbone_features_are_cached_by_input(tiny_detector_dir, tmp_path, monkeypatch):
+    from artcheck.models import create_model
+
+    monkeypatch.setenv("ARTCHECK_CACHE", str(tmp_path / "cache"))
+    model = create_model("probe-clip", backbone="tiny-highpass")
+    batch = np.random.default_rng(0).integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    first = model.featurize(batch)
+    assert model._cache.misses == 5 and model._cache.hits == 0
+    again = create_model("probe-clip", backbone="tiny-highpass").featurize(batch)   # a new model, same disk cache
+    assert np.array_equal(first, again) and len(list((tmp_path / "cache").rglob("*.npy"))) == 5

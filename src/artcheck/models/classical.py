@@ -105,11 +105,30 @@ class ClassicalModel:
         if self.feature_kind == "forensic":
             from artcheck.forensic import forensic_features
             return np.stack([forensic_features(Image.fromarray(a)) for a in batch_uint8])
+        return self._backbone_features(batch_uint8)
+
+    def _backbone_features(self, batch_uint8: np.ndarray) -> np.ndarray:
+        """Backbone embeddings, cached on disk by the sha256 of each preprocessed input array, so
+        cross-validation cells and repeated runs on the same images cost one forward pass each."""
+        import hashlib
+
+        from artcheck.features import FeatureCache
+
         if self._backbone is None:
             from artcheck.backbones import get_backbone
             self._backbone = get_backbone(self.backbone_name, fetch=True)
-        feats = self._backbone.features(batch_uint8)
-        return feats[:, :512] if self._backbone.spec.pooling == "clip-layers" else feats   # the projected embedding
+            self._cache = FeatureCache(self.backbone_name, "input-array")
+        keys = [hashlib.sha256(a.tobytes()).hexdigest() for a in batch_uint8]
+        found = [self._cache.get(k) for k in keys]
+        todo = [i for i, f in enumerate(found) if f is None]
+        if todo:
+            feats = self._backbone.features(batch_uint8[todo])
+            if self._backbone.spec.pooling == "clip-layers":
+                feats = feats[:, :512]                     # the projected embedding
+            for i, f in zip(todo, feats):
+                self._cache.put(keys[i], f)
+                found[i] = f
+        return np.stack(found).astype(np.float32)
 
     # -- the estimator contract ----------------------------------------------------------
     def set_classes(self, classes: Sequence[str]) -> None:
