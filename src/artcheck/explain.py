@@ -115,9 +115,11 @@ def overlay(img: Image.Image, heat: np.ndarray, caption: str, alpha: float = 0.5
     resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST
     base = img.convert("RGB").resize(size, resample) if scale != 1 else img.convert("RGB")
     heat = _resize_heat(heat, size) if heat.shape != (size[1], size[0]) else heat
-    colours = (colormaps["inferno"](heat)[..., :3] * 255).astype(np.uint8)
-    a = (alpha * np.clip(heat * 1.5, 0, 1))[..., None]     # cold areas stay close to the image
-    mixed = (np.asarray(base, np.float64) * (1 - a) + colours * a).astype(np.uint8)
+    colours = colormaps["inferno"](heat)[..., :3] * 255
+    # a spotlight: cold regions are dimmed, hot ones keep their brightness and take the colour
+    light = (0.3 + 0.7 * np.power(heat, 0.7))[..., None]
+    a = (alpha * heat)[..., None]
+    mixed = np.clip(np.asarray(base, np.float64) * light * (1 - a) + colours * a, 0, 255).astype(np.uint8)
     out = Image.fromarray(mixed, "RGB")
     draw = ImageDraw.Draw(out, "RGBA")
     font = ImageFont.load_default(size=max(10, size[0] // 36))

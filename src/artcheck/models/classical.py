@@ -22,6 +22,7 @@ and ``predict_proba``, so evaluation, robustness sweeps and occlusion maps work 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -140,7 +141,9 @@ class ClassicalModel:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        self.pipeline = make_pipeline(StandardScaler(), estimators()[self.estimator_name][1]()).fit(X, y)
+        with warnings.catch_warnings():   # scikit-learn 1.9 announces 1.10's defaults; our settings are explicit
+            warnings.simplefilter("ignore", FutureWarning)
+            self.pipeline = make_pipeline(StandardScaler(), estimators()[self.estimator_name][1]()).fit(X, y)
         return self
 
     def proba_from_features(self, X: np.ndarray) -> np.ndarray:
