@@ -206,7 +206,7 @@ def build_report(run_dir: str | Path, eval_dir: str | Path | None = None, exampl
 
         result = json.loads(cv_path.read_text())
         buf = io.BytesIO()
-        crossval.plot(result, buf, str(cfg.get("model", "")))
+        crossval.plot(result, buf, str(result.get("model") or ""))
         body.append(f"<h2>Cross-validation by {html.escape(result['by'])}</h2>"
                     + _img(_data_uri(buf.getvalue(), "image/png"), "cross-validation matrix"))
         body.append(_table([[k, *v.values()] for k, v in result["means"].items()],
