@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import WILD_DEV, fmt, write_json  # noqa: E402
+from common import WILD_DEV, fmt, grouped_folds, write_json  # noqa: E402
 
 from artcheck.build_detector import FEATURE_SETS, _features, columns  # noqa: E402
 from artcheck.data import read_dataset  # noqa: E402
@@ -70,20 +70,6 @@ def loso(make, X, y, src, folds=None):
             "train_seconds": train_s, "predict_ms_per_image": 1000 * pred_s / len(y)}
 
 
-def grouped_folds(manifest, y, k=5):
-    """Fold ids for stratified 5-fold CV over near-duplicate groups (pHash), sources mixed:
-    the in-distribution figure that LOSO is compared with."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    from artcheck.data.scan import scan
-
-    groups = np.array([r.group for r in scan(manifest, progress=False).manifest])
-    folds = np.zeros(len(y), int)
-    for i, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=0).split(y, y, groups)):
-        folds[test] = i
-    return folds
-
-
 def feature_table(paths):
     from artcheck.backbones import get_backbone
 
@@ -114,7 +100,7 @@ def main() -> None:
     y = np.array([r.target for r in manifest])
     src = np.array([r.source for r in manifest])
     feats, feat_ms = feature_table(paths)
-    folds = grouped_folds(manifest, y)
+    folds = grouped_folds(manifest)
     results = {}
     for fname, X in feats.items():
         for mname, make in models().items():

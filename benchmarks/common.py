@@ -62,3 +62,20 @@ def markdown_table(results: dict[str, dict], sources: list[str], label: Callable
         row += [fmt(r["train_images_per_s"]), fmt(r["inference_images_per_s"])]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def grouped_folds(manifest, k: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold ids for stratified k-fold CV over near-duplicate (pHash) groups, sources mixed:
+    the in-distribution figure that leave-one-source-out is compared with."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from artcheck.data.scan import scan
+
+    scanned = scan(manifest, progress=False).manifest
+    group_of = {r.path: r.group for r in scanned}
+    y = np.array([r.target for r in manifest])
+    groups = np.array([group_of.get(r.path, r.path) for r in manifest])
+    folds = np.zeros(len(y), int)
+    for i, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups)):
+        folds[test] = i
+    return folds
