@@ -74,6 +74,8 @@ def test_edited_class_three_class_training_and_confusion(synth_dir, tmp_path):
     assert "edited" in metrics["breakdowns"]["label"]
     assert (run / "eval-test" / "confusion_matrix_classes.png").is_file()
     assert "3 classes" in (run / "eval-test" / "metrics.md").read_text()
+    header = (run / "eval-test" / "predictions.csv").read_text().splitlines()[0]
+    assert header.endswith("p_human,p_edited")
     assert main(["train", "--data", str(synth_dir), "--classes", "human,dog"]) == 2
 
 

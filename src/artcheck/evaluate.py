@@ -203,11 +203,14 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
         mc = report.overall["multiclass"]
         plot_confusion(mc["confusion_matrix"], out / "confusion_matrix_classes.png", labels=mc["classes"],
                        title=f"{len(mc['classes'])}-class confusion matrix")
+    preds = report.predictions
+    extra = [c for c in preds.classes if c != AI] if preds.proba is not None else []
     with (out / "predictions.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "label", "p_ai", "source", "generator", "style", "split"])
-        for r, p in zip(report.predictions.records, report.predictions.p_ai):
-            w.writerow([r.path, r.label, f"{p:.6f}", r.source, r.generator, r.style, r.split])
+        w.writerow(["path", "label", "p_ai", "source", "generator", "style", "split", *[f"p_{c}" for c in extra]])
+        for k, (r, p) in enumerate(zip(preds.records, preds.p_ai)):
+            more = [f"{preds.proba[k, preds.classes.index(c)]:.6f}" for c in extra]
+            w.writerow([r.path, r.label, f"{p:.6f}", r.source, r.generator, r.style, r.split, *more])
     return out
 
 
