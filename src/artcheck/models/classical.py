@@ -9,7 +9,11 @@ the estimator). Registered names are ``ESTIMATOR-FEATURES``, e.g. ``logreg-foren
   high-frequency energy, noise and NPR residual statistics) on a 256 px centre crop;
 - ``clip``: the 512-d projected CLIP ViT-B/16 embedding (UnivFD's feature), from the
   verified INT8 ONNX backbone, about 5 images/s on 2 cores (``model_kwargs: {backbone: NAME}``
-  picks another registered ONNX backbone).
+  picks another registered ONNX backbone);
+- ``mobilenet`` / ``lite0``: the pooled 1280-d trunk of ImageNet MobileNetV2 /
+  EfficientNet-Lite0 (offline weights from the index).
+
+Backbone features are cached on disk by the hash of each preprocessed input.
 
 Estimators: ``logreg`` (fixed C), ``probe`` (the UnivFD linear probe: logistic regression
 with C chosen by 5-fold cross-validation), ``svm``, ``tree``, ``forest``, ``knn``.
@@ -69,7 +73,8 @@ def estimators() -> dict[str, tuple[str, Callable[[], Any]]]:
 
 
 ESTIMATOR_NAMES = ("logreg", "probe", "svm", "tree", "forest", "knn")
-FEATURE_KINDS = ("pixels", "forensic", "clip")
+FEATURE_KINDS = ("pixels", "forensic", "clip", "mobilenet", "lite0")
+BACKBONE_OF = {"clip": "clip-vit-b16", "mobilenet": "mobilenet-v2", "lite0": "efficientnet-lite0"}
 
 
 def _feature_preprocess(kind: str, backbone: str) -> PreprocessConfig:
@@ -89,12 +94,13 @@ class ClassicalModel:
     num_outputs = 2
     classes = CLASSES
 
-    def __init__(self, estimator: str, features: str, backbone: str = "clip-vit-b16"):
+    def __init__(self, estimator: str, features: str, backbone: str | None = None):
         if estimator not in ESTIMATOR_NAMES or features not in FEATURE_KINDS:
             raise ValueError(f"classical models are ESTIMATOR-FEATURES with ESTIMATOR in {ESTIMATOR_NAMES} and "
                              f"FEATURES in {FEATURE_KINDS}; got {estimator}-{features}")
-        self.estimator_name, self.feature_kind, self.backbone_name = estimator, features, backbone
-        self.preprocess = _feature_preprocess(features, backbone)
+        self.estimator_name, self.feature_kind = estimator, features
+        self.backbone_name = backbone or BACKBONE_OF.get(features, "")
+        self.preprocess = _feature_preprocess(features, self.backbone_name)
         self.pipeline = None
         self._backbone = None
 
@@ -181,7 +187,8 @@ class ClassicalModel:
 
 def _register(estimator: str, features: str) -> None:
     desc = {"pixels": "raw 32x32 pixels", "forensic": "28 forensic features (no weights)",
-            "clip": "CLIP ViT-B/16 512-d embedding"}[features]
+            "clip": "CLIP ViT-B/16 512-d embedding", "mobilenet": "ImageNet MobileNetV2 pooled 1280-d features",
+            "lite0": "ImageNet EfficientNet-Lite0 pooled 1280-d features"}[features]
 
     def factory(**kwargs: Any) -> ClassicalModel:
         return ClassicalModel(estimator, features, **kwargs)
