@@ -91,15 +91,16 @@ def main() -> None:
     ap.add_argument("--configs", nargs="*", default=sorted(glob.glob("configs/experiments/*.yaml")))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--name", default="seed_experiments", help="results file stem")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as work:
         for path in args.configs:
             results[Path(path).stem] = run_config(path, args.data, args.seed, Path(work))
             print(Path(path).stem, {v: results[Path(path).stem][v] for v in VIEWS}, flush=True)
-    write_json(Path(args.out) / "seed_experiments.json", {"args": vars(args), "results": results})
+    write_json(Path(args.out) / f"{args.name}.json", {"args": vars(args), "results": results})
     text = table(results, sources_of(args.data))
-    (Path(args.out) / "seed_experiments.md").write_text(text + "\n")
+    (Path(args.out) / f"{args.name}.md").write_text(text + "\n")
     print(text)
 
 
