@@ -11,6 +11,19 @@ Writes one folder per source, each with a manifest.csv (path,label,source,genera
 - widelands-photos (human): the landscape photographs used as loading screens in Debian
   widelands-data (GPL-2+, the Widelands Development Team): campaign backgrounds fri01-04
   and loadscreens/gameloading/**. Maps, screenshots and logos in the same package are not used.
+- flare-portraits (human): the 36 hand-painted character portraits of Debian flare-game
+  (mods/fantasycore/images/portraits, CC-BY-SA-3.0+, Clint Bellanger and others). Added
+  because the AI side is mostly portraits: painted faces by people keep "a face" from
+  meaning "AI".
+- stellarium-art (human): constellation illustrations (drawings, paintings, photographs of
+  manuscripts) of Debian stellarium-data's sky cultures (GPL-2+, Stellarium contributors;
+  each sky culture's README names its artist), every file at least 300 px on its short
+  side, at most 120 taken in a seeded order. Many are drawn light-on-black.
+- opencv-photos (human): the natural photographs among the sample images of Debian
+  opencv-doc (examples/data; Apache-2.0 AND BSD-3-Clause per the package; the photos
+  themselves are of mixed, older origin): people, animals, fruit, buildings, rooms and
+  one painting (starry_night.jpg). Calibration boards, stereo pairs, synthetic shapes,
+  logos and text are not used.
 
 None of these is a reserved source (../shared/data/wild-dev/README.md). Every image goes
 through wild-dev's pipeline (centre square crop, 384 px Lanczos, WebP q90 round trip,
@@ -44,6 +57,15 @@ VIDEO_GENERATORS = (("wan", "wan"), ("ltx", "ltx-video"), ("hunyuan", "hunyuan-v
                     ("luma", "luma-ray"), ("seedance", "seedance"), ("vidu", "vidu"), ("gemini", "gemini-omni"),
                     ("grok", "grok-imagine"), ("happyhorse", "happyhorse"))
 WIDELANDS_PACKAGE = "widelands-data"
+FLARE_PACKAGE, FLARE_PORTRAITS = "flare-game", re.compile(r"fantasycore/images/portraits/(fe)?male\d+\.png$")
+STELLARIUM_PACKAGE = "stellarium-data"
+STELLARIUM_ART = re.compile(r"stellarium/skycultures/[^/]+/(descr_pics/)?[^/]+\.(png|jpg)$")
+STELLARIUM_MAX, MIN_SIDE = 120, 300
+OPENCV_PACKAGE = "opencv-doc"
+OPENCV_PHOTOS = ("HappyFish.jpg", "aero1.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg",
+                 "building.jpg", "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "home.jpg",
+                 "leuvenA.jpg", "messi5.jpg", "orange.jpg", "smarties.png", "squirrel_cls.jpg", "starry_night.jpg",
+                 "stuff.jpg")
 WIDELANDS_PHOTOS = re.compile(r"(campaigns/fri0[1-4]\.wmf/pics/background\.jpg|loadscreens/gameloading/.+\.(png|jpg))$")
 
 
@@ -66,16 +88,46 @@ def video_stills(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
                 yield zf.read(member), member, gen
 
 
-def widelands_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
-    subprocess.run(["apt-get", "download", "-q", WIDELANDS_PACKAGE], cwd=tmp, check=True, capture_output=True)
-    subprocess.run(["dpkg-deb", "-x", str(next(tmp.glob("*.deb"))), str(tmp / "x")], check=True)
+def debian_files(tmp: Path, package: str, pattern: re.Pattern) -> Iterator[tuple[Path, str]]:
+    """Files of a Debian package (fetched by name with apt) whose path matches ``pattern``."""
+    subprocess.run(["apt-get", "download", "-q", package], cwd=tmp, check=True, capture_output=True)
+    subprocess.run(["dpkg-deb", "-x", str(next(tmp.glob(f"{package}_*.deb"))), str(tmp / "x")], check=True)
     for path in sorted((tmp / "x").rglob("*")):
         rel = str(path.relative_to(tmp / "x"))
-        if path.is_file() and WIDELANDS_PHOTOS.search(rel):
-            yield path.read_bytes(), rel, ""
+        if path.is_file() and pattern.search(rel):
+            yield path, rel
 
 
-SOURCES = {"comfyui-media-video": ("ai", video_stills), "widelands-photos": ("human", widelands_photos)}
+def widelands_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    for path, rel in debian_files(tmp, WIDELANDS_PACKAGE, WIDELANDS_PHOTOS):
+        yield path.read_bytes(), rel, ""
+
+
+def flare_portraits(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    for path, rel in debian_files(tmp, FLARE_PACKAGE, FLARE_PORTRAITS):
+        yield path.read_bytes(), rel, ""
+
+
+def stellarium_art(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    keep = []
+    for path, rel in debian_files(tmp, STELLARIUM_PACKAGE, STELLARIUM_ART):
+        w, h = load_image(path.read_bytes(), name=rel).image.size
+        if min(w, h) >= MIN_SIDE and max(w, h) / min(w, h) < 2.2:
+            keep.append((path, rel))
+    keep.sort(key=lambda t: hashlib.sha256(t[1].encode()).hexdigest())   # a seeded, reproducible order
+    for path, rel in sorted(keep[:STELLARIUM_MAX], key=lambda t: t[1]):
+        yield path.read_bytes(), rel, ""
+
+
+def opencv_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    names = re.compile(r"examples/data/(" + "|".join(map(re.escape, OPENCV_PHOTOS)) + ")$")
+    for path, rel in debian_files(tmp, OPENCV_PACKAGE, names):
+        yield path.read_bytes(), rel, ""
+
+
+SOURCES = {"comfyui-media-video": ("ai", video_stills), "widelands-photos": ("human", widelands_photos),
+           "flare-portraits": ("human", flare_portraits), "stellarium-art": ("human", stellarium_art),
+           "opencv-photos": ("human", opencv_photos)}
 
 
 def write_source(name: str, out: Path) -> int:

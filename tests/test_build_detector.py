@@ -50,3 +50,27 @@ def test_feature_sets_stay_inside_the_clip_layout():
     for name, ranges in FEATURE_SETS.items():
         cols = columns(ranges)
         assert cols.min() >= 0 and cols.max() < dim and len(set(cols)) == len(cols), name
+
+
+def test_source_weights_even_out_sources_within_each_class():
+    from artcheck.build_detector import source_weights
+
+    y = np.array([1] * 6 + [0] * 12)
+    src = np.array(["a"] * 2 + ["b"] * 4 + ["big"] * 10 + ["small"] * 2)
+    w = source_weights(y, src)
+    per_source = {s: w[src == s].sum() for s in np.unique(src)}
+    assert per_source["a"] == pytest.approx(per_source["b"])          # 2 vs 4 images, same say
+    assert per_source["big"] == pytest.approx(per_source["small"])    # 10 vs 2 images, same say
+    assert w[y == 1].sum() == pytest.approx(6) and w[y == 0].sum() == pytest.approx(12)   # class totals kept
+
+
+def test_image_seed_follows_pixels_not_position():
+    from PIL import Image
+
+    from artcheck import perturb
+
+    a = Image.new("RGB", (64, 64), (10, 200, 30))
+    b = Image.new("RGB", (64, 64), (200, 10, 30))
+    assert perturb.image_seed(a, 1) == perturb.image_seed(a.copy(), 1)
+    assert perturb.image_seed(a, 1) != perturb.image_seed(b, 1)
+    assert perturb.image_seed(a, 1) != perturb.image_seed(a, 2)

@@ -60,6 +60,11 @@ SOURCE_NOTES = {
     "endless-sky": "landscape and city photographs, Debian endless-sky-data 0.9.8, public domain / CC-BY-SA",
     "wesnoth-story": "hand-painted story art, Debian wesnoth-1.16-data, GPL-2+",
     "widelands-photos": "landscape photographs, Debian widelands-data, GPL-2+ (scripts/extra_sources.py)",
+    "flare-portraits": "hand-painted character portraits, Debian flare-game, CC-BY-SA-3.0+ (scripts/extra_sources.py)",
+    "stellarium-art": "constellation drawings and paintings, Debian stellarium-data sky cultures, GPL-2+ "
+                      "(scripts/extra_sources.py)",
+    "opencv-photos": "sample photographs (people, animals, fruit, rooms) and one painting, Debian opencv-doc, "
+                     "Apache-2.0 AND BSD-3-Clause (scripts/extra_sources.py)",
 }
 TARGET_HUMAN_FPR = 0.10     # above the band: at most this share of held-out human images (the issue's bound)
 TARGET_AI_MISS = 0.10       # below the band: at most this share of held-out AI images
@@ -94,10 +99,34 @@ def _features(backbone, name, paths, variant, fn, progress):
 class Recipe:
     features: str
     augment: bool
+    balance_sources: bool = True
 
     @property
     def name(self) -> str:
-        return f"{self.features}{' + processing augmentation' if self.augment else ''}"
+        return (f"{self.features}{' + processing augmentation' if self.augment else ''}"
+                f"{'' if self.balance_sources else ' (sources not balanced)'}")
+
+
+def source_weights(y: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Per-image weights under which every source counts the same within its class (a class
+    keeps its total), so one big source (150 landscape photos) cannot set the boundary alone.
+    The probe's class balancing then evens out the two classes."""
+    w = np.ones(len(y), float)
+    for c in np.unique(y):
+        in_c = y == c
+        sources = np.unique(src[in_c])
+        for s in sources:
+            m = in_c & (src == s)
+            w[m] = in_c.sum() / (len(sources) * m.sum())
+    return w
+
+
+def _fit_probe(Xs: list[np.ndarray], y: np.ndarray, src: np.ndarray, balance: bool, **kw) -> LinearProbe:
+    """One probe on the clean features plus their processed copies (same labels, same groups)."""
+    n = len(Xs)
+    w = np.concatenate([source_weights(y, src)] * n) if balance else None
+    return LinearProbe(**kw).fit(np.concatenate(Xs), np.concatenate([y] * n), groups=np.concatenate([src] * n),
+                                 sample_weight=w)
 
 
 def loso_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, recipe: Recipe,
@@ -110,9 +139,7 @@ def loso_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, re
         if len(np.unique(y[tr])) < 2:
             continue
         Xs = [views["clean"][tr][:, cols]] + ([views[f"aug{k + 1}"][tr][:, cols] for k in range(n_aug)] if recipe.augment else [])
-        ys = np.concatenate([y[tr]] * len(Xs))
-        gs = np.concatenate([src[tr]] * len(Xs))
-        probe = LinearProbe().fit(np.concatenate(Xs), ys, groups=gs)
+        probe = _fit_probe(Xs, y[tr], src[tr], recipe.balance_sources)
         for v in eval_views:
             out[v][~tr] = probe.decision_function(views[v][~tr][:, cols])
     return out
@@ -205,24 +232,27 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     y = np.array([r.target for r in manifest])
     src = np.array([r.source for r in manifest])
     views = {"clean": _features(backbone, backbone_name, paths, "clean", None, progress)}
-    for k in range(n_aug):
-        views[f"aug{k + 1}"] = _features(backbone, backbone_name, paths, f"aug{k + 1}",
-                                     lambda img, i, k=k: perturb.random_processing(img, 1000 * (k + 1) + i), progress)
+    for k in range(n_aug):   # seeded by each image's pixels, so a cached copy is the same copy
+        views[f"aug{k + 1}"] = _features(backbone, backbone_name, paths, f"proc{k + 1}",
+                                     lambda img, i, k=k: perturb.random_processing(img, perturb.image_seed(img, k + 1)),
+                                     progress)
     views[ROBUST_VARIANT] = _features(backbone, backbone_name, paths, ROBUST_VARIANT, _robust, progress)
 
     selection = []
-    # augmentation is always on; one control without it shows what it buys
-    for recipe in [Recipe(f, True) for f in FEATURE_SETS] + [Recipe("embedding", False)]:
+    # augmentation and source balancing are always on; controls without each show what they buy
+    for recipe in ([Recipe(f, True) for f in FEATURE_SETS] + [Recipe("embedding", False)]
+                   + [Recipe("mean patch of blocks 1,3,..,11", True, balance_sources=False)]):
         lg = loso_logits(views, y, src, recipe, n_aug, ("clean", ROBUST_VARIANT))
         clean, rob = _metrics(y, _sigmoid(lg["clean"])), _metrics(y, _sigmoid(lg[ROBUST_VARIANT]))
         selection.append({"recipe": recipe.name, "features": recipe.features, "augment": recipe.augment,
+                          "balance_sources": recipe.balance_sources,
                           "clean": clean, "robust": rob, "_logits": lg})
         if progress is not False:
             print(f"  {recipe.name}: held-out AUC {clean['roc_auc']:.3f} clean, {rob['roc_auc']:.3f} processed",
                   flush=True)
     # choose by held-out AUC on clean and processed images alike
     best = max(selection, key=lambda s: (s["clean"]["roc_auc"] or 0) + (s["robust"]["roc_auc"] or 0))
-    recipe = Recipe(best["features"], best["augment"])
+    recipe = Recipe(best["features"], best["augment"], best["balance_sources"])
     oof = best["_logits"]["clean"]
     p_raw = _sigmoid(oof)
     method, shipped_map, ece_by_method = choose_calibration(oof, y)
@@ -233,8 +263,7 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     ranges = FEATURE_SETS[recipe.features]
     cols = columns(ranges)
     Xs = [views["clean"][:, cols]] + ([views[f"aug{k + 1}"][:, cols] for k in range(n_aug)] if recipe.augment else [])
-    head = LinearProbe(backbone=backbone_name).fit(np.concatenate(Xs), np.concatenate([y] * len(Xs)),
-                                                   groups=np.concatenate([src] * len(Xs)))
+    head = _fit_probe(Xs, y, src, recipe.balance_sources, backbone=backbone_name)
     head.platt = shipped_map
     head.meta = {"features": recipe.features, "feature_columns": ranges}
     card = _card_numbers(y, src, p_raw, p_cal, p_cal_robust, lo, hi, manifest)

@@ -13,6 +13,7 @@ image area for the local edits ``region_blur``, ``clone`` and ``fill``.
 from __future__ import annotations
 
 import io
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -175,6 +176,12 @@ def apply(img: Image.Image, name: str, strength: float, seed: int = 0) -> Image.
     if name not in PERTURBATIONS:
         raise ValueError(f"unknown perturbation {name!r}; known: {', '.join(PERTURBATIONS)}")
     return PERTURBATIONS[name](img, strength, np.random.default_rng(seed))
+
+
+def image_seed(img: Image.Image, salt: int = 0) -> int:
+    """A seed from the image's own pixels (a 16x16 thumbnail), not its position in a list:
+    the same image gets the same random processing whichever folder or order it comes in."""
+    return zlib.crc32(img.resize((16, 16)).tobytes(), salt)
 
 
 def random_processing(img: Image.Image, seed: int) -> Image.Image:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import time
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,7 +58,7 @@ def pixel_fn(preprocess: PreprocessConfig, grayscale: bool = False, perturbation
 
     def to_array(img):
         if name:
-            h = zlib.crc32(img.resize((16, 16)).tobytes(), seed)
+            h = perturb.image_seed(img, seed)
             if (h % 10_000) / 10_000 < fraction:
                 img = perturb.apply(img, name, strength, seed=h)
         if grayscale:
