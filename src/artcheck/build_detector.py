@@ -23,6 +23,7 @@ from artcheck.backbones import get_backbone, get_spec
 from artcheck.data import Manifest, read_dataset
 from artcheck.detector import DETECTOR_FILE
 from artcheck.features import FeatureCache, extract
+from artcheck.images import load_image
 from artcheck.probe import LinearProbe, _sigmoid
 
 # Sources kept for independent evaluation (../shared/data/wild-dev/README.md). Never trained on.
@@ -278,8 +279,28 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     out.mkdir(parents=True, exist_ok=True)
     head.save(out / "head.json")
     (out / DETECTOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    config["bundled_samples"] = bundled_sample_scores(out)
+    (out / DETECTOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card(config, data))
     return config
+
+
+def bundled_sample_scores(detector_dir: Path) -> list[dict]:
+    """The built model's P(ai) (model alone, no provenance) on each bundled sample, for the card."""
+    import csv
+    from importlib import resources
+
+    from artcheck.detector import load_detector
+
+    folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
+    det = load_detector(detector_dir, fetch=False)
+    with (folder.parent / "SAMPLES.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    rows = [r for r in rows if "provenance" not in r["file"] and "metadata" not in r["file"] and "c2pa" not in r["file"]]
+    images = [load_image(folder / r["file"]).image for r in rows]
+    scores = det.score(images)
+    return [{"file": r["file"], "label": r["label"], "in_training": r["in_default_training_set"] == "yes",
+             "p_ai": round(float(p), 3)} for r, p in zip(rows, scores)]
 
 
 def _card_numbers(y, src, p_raw, p_cal, p_rob, lo, hi, manifest) -> dict:
@@ -368,10 +389,10 @@ def model_card(cfg: dict, data: list[str]) -> str:
         "- Held out, these sources are classified no better than a coin toss at 0.5 (accuracy below 0.6): "
         + (", ".join(f"{s} ({r['accuracy_at_0.5']:.2f})" for s, r in m["per_source"].items()
                      if r["accuracy_at_0.5"] < 0.6) or "none") + ". Expect the same on unfamiliar kinds of images.",
-        "- Close-up photographs of people, food and animals (the bundled human samples, none in training) can score"
-        " high: in `artcheck demo` the astronaut and coffee photographs get P(ai) 0.92 and 0.93, just under the `ai`"
-        " cut-off, while the rocket gets 0.24. Most AI training images are portraits and products and most human ones"
-        " landscapes, so the probe has partly learned subject matter.",
+        "- Subject matter: most AI training images are portraits and products, most human ones landscapes, so the"
+        " probe has partly learned what is shown, not how it was made. The bundled samples (model alone, no"
+        " provenance): " + "; ".join(f"{b['file']} ({b['label']}{', in training' if b['in_training'] else ''}) "
+                                     f"P(ai) {b['p_ai']:.2f}" for b in cfg.get("bundled_samples", [])) + ".",
         "- Not measured here: the held-out art set of the detector issue (photographs, digital paintings, 3D renders,",
         "  anime, sketches from other generators); reserved sources were not used for anything.",
         "- Heavily edited, upscaled or screenshotted images, and AI images with human over-painting, are out of scope.",
