@@ -1,6 +1,7 @@
 """End-to-end vs forward-only throughput of the detector, and memory as the folder grows.
 
     python benchmarks/check_speed.py --n 2000 [--sizes 500 1000 2000] [--out benchmarks/results]
+                                     [--card src/artcheck/assets/default]
 
 Generates N synthetic 512x512 JPEGs (a fresh temp folder), then:
 - forward-only: backbone + head on preprocessed arrays already in memory (no decoding);
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model", default="default")
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--card", default=None, help="a detector folder whose model card gets these figures")
     args = ap.parse_args()
     sizes = sorted(set(args.sizes or [args.n // 4, args.n // 2, args.n]))
     det = load_detector(args.model)
@@ -72,6 +74,19 @@ def main() -> None:
     (Path(args.out) / "check_speed.json").write_text(json.dumps(result, indent=2) + "\n")
     json.dump(result, sys.stdout, indent=2)
     print()
+    if args.card:
+        write_card(Path(args.card), result, "python benchmarks/check_speed.py " + " ".join(sys.argv[1:]))
+
+
+def write_card(folder: Path, result: dict, command: str) -> None:
+    """Store the figures in the detector's config and re-render its model card."""
+    from artcheck.build_detector import model_card
+    from artcheck.detector import DETECTOR_FILE
+
+    cfg = json.loads((folder / DETECTOR_FILE).read_text())
+    cfg["speed"] = {**result, "command": command}
+    (folder / DETECTOR_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
+    (folder / "MODEL_CARD.md").write_text(model_card(cfg))
 
 
 if __name__ == "__main__":

@@ -74,3 +74,20 @@ def test_image_seed_follows_pixels_not_position():
     assert perturb.image_seed(a, 1) == perturb.image_seed(a.copy(), 1)
     assert perturb.image_seed(a, 1) != perturb.image_seed(b, 1)
     assert perturb.image_seed(a, 1) != perturb.image_seed(a, 2)
+
+
+def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
+    import json
+    from importlib import resources
+
+    from artcheck.build_detector import model_card
+
+    cfg = json.loads((resources.files("artcheck") / "assets" / "default" / "detector.json").read_text())
+    cfg.pop("speed", None)
+    card = model_card(cfg)
+    assert "Not measured for this build yet" in card and "artcheck build-detector --data" in card
+    cfg["speed"] = {"command": "python benchmarks/check_speed.py --n 10", "cpus": 2, "n": 10, "batch_size": 16,
+                    "workers": 2, "forward_only_images_per_s": 4.5, "end_to_end_images_per_s": 4.25, "ratio": 0.944,
+                    "memory": [{"images": 5, "rss_mb": 700.4}, {"images": 10, "rss_mb": 701.0}]}
+    card = model_card(cfg)
+    assert "4.50 images/s" in card and "4.25 images/s" in card and "94%" in card and "10: 701 MB" in card

@@ -272,7 +272,7 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     config = {"name": "artcheck-default", "version": version, "backbone": backbone_name, "head": "head.json",
               "feature_columns": ranges, "uncertain_band": [lo, hi], "recipe": recipe.name,
               "created": datetime.now(timezone.utc).isoformat(), "git_sha": runs.git_sha(),
-              "training_data": sorted({r.source for r in manifest}), "n_images": len(manifest),
+              "training_data": sorted({r.source for r in manifest}), "n_images": len(manifest), "data": list(data),
               "metrics": card, "selection": [{k: v for k, v in s.items() if k != "_logits"} for s in selection],
               "build_seconds": round(time.perf_counter() - t0, 1)}
     out = Path(out)
@@ -325,7 +325,22 @@ def _card_numbers(y, src, p_raw, p_cal, p_rob, lo, hi, manifest) -> dict:
             "band": at_band(p_cal), "band_robust": at_band(p_rob), "per_source": per_source}
 
 
-def model_card(cfg: dict, data: list[str]) -> str:
+def speed_lines(speed: dict | None) -> list[str]:
+    """The card's speed section, from ``benchmarks/check_speed.py --card DIR`` (absent until it is run)."""
+    if not speed:
+        return ["", "## Speed", "Not measured for this build yet: run `python benchmarks/check_speed.py --n 10000 "
+                "--card DIR` (it writes the figures here)."]
+    mem = ", ".join(f"{r['images']:,}: {r['rss_mb']:.0f} MB" for r in speed.get("memory", []))
+    return ["", "## Speed and memory",
+            f"`{speed['command']}` on {speed['cpus']} CPU cores, no GPU, {speed['n']:,} generated 512x512 JPEGs, "
+            f"batch {speed['batch_size']}, {speed['workers']} decoding threads: forward pass only "
+            f"{speed['forward_only_images_per_s']:.2f} images/s, end to end (read, decode, provenance, preprocess, "
+            f"infer, fuse) {speed['end_to_end_images_per_s']:.2f} images/s ({speed['ratio']:.0%} of forward only). "
+            f"Resident memory after so many images: {mem}."]
+
+
+def model_card(cfg: dict, data: list[str] | None = None) -> str:
+    data = data if data is not None else cfg.get("data", [])
     m = cfg["metrics"]
     f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [
@@ -382,6 +397,7 @@ def model_card(cfg: dict, data: list[str]) -> str:
         lines.append(f"| {s['recipe']} | {f(s['clean']['balanced_accuracy'])} | {f(s['clean']['roc_auc'])} | "
                      f"{f(s['robust']['balanced_accuracy'])} | {f(s['robust']['roc_auc'])} |")
     lines += [
+        *speed_lines(cfg.get("speed")),
         "", "## Known failure modes and limits",
         f"- Trained on {cfg['n_images']} images from {len(cfg['training_data'])} sources. The AI side is mostly"
         " fashion, portrait and product imagery and the human side landscapes, cities and fantasy painting, so the"
