@@ -15,6 +15,10 @@ Writes one folder per source, each with a manifest.csv (path,label,source,genera
   (mods/fantasycore/images/portraits, CC-BY-SA-3.0+, Clint Bellanger and others). Added
   because the AI side is mostly portraits: painted faces by people keep "a face" from
   meaning "AI".
+- wesnoth-portraits (human): the hand-painted unit portraits of Debian wesnoth-1.16-data
+  (data/core/images/portraits/{humans,elves,dwarves,orcs,merfolk}, GPL-2+, the Battle for
+  Wesnoth artists). The same package and artists as wild-dev's wesnoth-story, so
+  `build-detector` holds the two out together (its HOLDOUT_FAMILIES).
 - stellarium-art (human): constellation illustrations (drawings, paintings, photographs of
   manuscripts) of Debian stellarium-data's sky cultures (GPL-2+, Stellarium contributors;
   each sky culture's README names its artist), every file at least 300 px on its short
@@ -58,6 +62,8 @@ VIDEO_GENERATORS = (("wan", "wan"), ("ltx", "ltx-video"), ("hunyuan", "hunyuan-v
                     ("grok", "grok-imagine"), ("happyhorse", "happyhorse"))
 WIDELANDS_PACKAGE = "widelands-data"
 FLARE_PACKAGE, FLARE_PORTRAITS = "flare-game", re.compile(r"fantasycore/images/portraits/(fe)?male\d+\.png$")
+WESNOTH_PACKAGE = "wesnoth-1.16-data"
+WESNOTH_PORTRAITS = re.compile(r"data/core/images/portraits/(humans|elves|dwarves|orcs|merfolk)/[^/]+\.(png|webp)$")
 STELLARIUM_PACKAGE = "stellarium-data"
 STELLARIUM_ART = re.compile(r"stellarium/skycultures/[^/]+/(descr_pics/)?[^/]+\.(png|jpg)$")
 STELLARIUM_MAX, MIN_SIDE = 120, 300
@@ -108,6 +114,11 @@ def flare_portraits(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
         yield path.read_bytes(), rel, ""
 
 
+def wesnoth_portraits(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    for path, rel in debian_files(tmp, WESNOTH_PACKAGE, WESNOTH_PORTRAITS):
+        yield path.read_bytes(), rel, ""
+
+
 def stellarium_art(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
     keep = []
     for path, rel in debian_files(tmp, STELLARIUM_PACKAGE, STELLARIUM_ART):
@@ -126,7 +137,8 @@ def opencv_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
 
 
 SOURCES = {"comfyui-media-video": ("ai", video_stills), "widelands-photos": ("human", widelands_photos),
-           "flare-portraits": ("human", flare_portraits), "stellarium-art": ("human", stellarium_art),
+           "flare-portraits": ("human", flare_portraits), "wesnoth-portraits": ("human", wesnoth_portraits),
+           "stellarium-art": ("human", stellarium_art),
            "opencv-photos": ("human", opencv_photos)}
 
 

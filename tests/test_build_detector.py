@@ -91,3 +91,26 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
                     "memory": [{"images": 5, "rss_mb": 700.4}, {"images": 10, "rss_mb": 701.0}]}
     card = model_card(cfg)
     assert "4.50 images/s" in card and "4.25 images/s" in card and "94%" in card and "10: 701 MB" in card
+
+
+def test_sibling_sources_are_held_out_together(monkeypatch):
+    from artcheck import build_detector as bd
+
+    seen = []
+    real = bd._fit_probe
+
+    def spy(Xs, y, src, balance, **kw):
+        seen.append(set(src))
+        return real(Xs, y, src, balance, **kw)
+
+    monkeypatch.setattr(bd, "_fit_probe", spy)
+    rng = np.random.default_rng(0)
+    src = np.array(["ai-a"] * 8 + ["ai-b"] * 8 + ["wesnoth-story"] * 8 + ["wesnoth-portraits"] * 8 + ["photos"] * 8)
+    y = np.array([1] * 16 + [0] * 24)
+    X = rng.normal(size=(40, 18944)) + y[:, None] * 0.5
+    recipe = bd.Recipe("embedding", augment=False)
+    lg = bd.loso_logits({"clean": X}, y, src, recipe, n_aug=0)
+    assert len(seen) == 4                      # ai-a, ai-b, wesnoth (both), photos
+    assert {"ai-a", "ai-b", "photos"} in seen  # the wesnoth fold trained on neither wesnoth source
+    assert all(("wesnoth-story" in s) == ("wesnoth-portraits" in s) for s in seen)
+    assert np.all(lg["clean"] != 0)
