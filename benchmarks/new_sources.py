@@ -2,7 +2,7 @@
 
     python scripts/extra_sources.py
     python benchmarks/new_sources.py \
-        --train ../shared/data/wild-dev data/extra/comfyui-media-video data/extra/widelands-photos \
+        --train ../shared/data/wild-dev data/extra/widelands-photos \
         --test data/extra/flare-portraits data/extra/stellarium-art data/extra/opencv-photos
 
 The question it answers: before a kind of image was added to the training data, what did

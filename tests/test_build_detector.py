@@ -7,8 +7,10 @@ from artcheck.data.manifest import Manifest, Record
 
 
 def test_reserved_sources_are_refused():
-    check_not_reserved(Manifest([Record("a", "ai", source="comfyui-media-image")]))
-    for bad in ("naev-data", "gnome-backgrounds", "comfyui-media-assets-02", "invokeai"):
+    for ok in ("comfyui-media-image", "comfyui-media-api", "comfyui-media-assets-01", "wesnoth-story"):
+        check_not_reserved(Manifest([Record("a", "ai", source=ok)]))
+    for bad in ("naev-data", "gnome-backgrounds", "comfyui-media-assets-02", "invokeai", "comfyui-media-video",
+                "comfyui-media-other"):
         with pytest.raises(ValueError, match="reserved"):
             check_not_reserved(Manifest([Record("a", "human", source=bad)]))
 
@@ -91,6 +93,9 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
                     "memory": [{"images": 5, "rss_mb": 700.4}, {"images": 10, "rss_mb": 701.0}]}
     card = model_card(cfg)
     assert "4.50 images/s" in card and "4.25 images/s" in card and "94%" in card and "10: 701 MB" in card
+    assert "Measured on an earlier head" not in card
+    cfg["speed"]["note"] = "Measured on an earlier head with the same backbone."
+    assert "Measured on an earlier head with the same backbone." in model_card(cfg)
 
 
 def test_sibling_sources_are_held_out_together(monkeypatch):

@@ -27,9 +27,12 @@ from artcheck.images import load_image
 from artcheck.probe import LinearProbe, _sigmoid
 
 # Sources kept for independent evaluation (../shared/data/wild-dev/README.md). Never trained on.
+# That README reserves every comfyui-workflow-templates wheel but media-image, media-api and
+# media-assets-01, so media-video is refused too, though its list in brackets omits it.
 RESERVED_SOURCE_PATTERNS = ("plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers", "lomiri-wallpapers",
                             "xfdesktop4-data", "gnome-backgrounds", "naev", "invokeai",
-                            "comfyui-media-assets-02", "comfyui-media-other", "comfyui-workflow-templates")
+                            "comfyui-media-assets-02", "comfyui-media-other", "comfyui-media-video",
+                            "comfyui-workflow-templates")
 EMB, WIDTH = 512, 768   # clip-layers layout: embedding, then per block [CLS, mean patch]
 
 
@@ -56,8 +59,6 @@ SOURCE_NOTES = {
     "comfyui-media-image": "template thumbnails (Flux, SDXL, SD3.5, ...), PyPI comfyui-workflow-templates-media-image 0.3.160, MIT",
     "comfyui-media-api": "API-model outputs, PyPI comfyui-workflow-templates-media-api 0.3.84, MIT",
     "comfyui-media-assets-01": "PyPI comfyui-workflow-templates-media-assets-01 0.1.48, MIT",
-    "comfyui-media-video": "first frames of text-to-video templates, PyPI comfyui-workflow-templates-media-video "
-                           "0.3.101, MIT (scripts/extra_sources.py)",
     "endless-sky": "landscape and city photographs, Debian endless-sky-data 0.9.8, public domain / CC-BY-SA",
     "wesnoth-story": "hand-painted story art, Debian wesnoth-1.16-data, GPL-2+",
     "widelands-photos": "landscape photographs, Debian widelands-data, GPL-2+ (scripts/extra_sources.py)",
@@ -357,7 +358,7 @@ def speed_lines(speed: dict | None) -> list[str]:
             f"batch {speed['batch_size']}, {speed['workers']} decoding threads: forward pass only "
             f"{speed['forward_only_images_per_s']:.2f} images/s, end to end (read, decode, provenance, preprocess, "
             f"infer, fuse) {speed['end_to_end_images_per_s']:.2f} images/s ({speed['ratio']:.0%} of forward only). "
-            f"Resident memory after so many images: {mem}."]
+            f"Resident memory after so many images: {mem}."] + ([speed["note"]] if speed.get("note") else [])
 
 
 def model_card(cfg: dict, data: list[str] | None = None) -> str:
