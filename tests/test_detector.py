@@ -179,3 +179,20 @@ def test_producer_failure_is_raised_not_hung(det):
 
     with pytest.raises(RuntimeError, match="source failed"):
         list(det.check_many(broken(), batch_size=1))
+
+
+def test_check_on_a_labelled_folder_reports_per_source_and_marks_training_sources(tiny_detector_dir, synth_dir,
+                                                                                    tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_detector_dir, model)
+    cfg = json.loads((model / "detector.json").read_text())
+    cfg["training_data"] = ["synth-ai-0"]
+    (model / "detector.json").write_text(json.dumps(cfg))
+    assert main(["check", str(synth_dir), "--model", str(model), "-f", "json"]) == 1   # manifest.csv is no image
+    report = capsys.readouterr().err
+    lines = {l.split()[0]: l for l in report.splitlines() if l.startswith("synth-")}
+    assert set(lines) == {"synth-ai-0", "synth-ai-1", "synth-human-0", "synth-human-1"}
+    assert lines["synth-ai-0"].rstrip().endswith("*") and not lines["synth-ai-1"].rstrip().endswith("*")
+    assert "in-distribution" in report

@@ -92,8 +92,9 @@ class Writer:
         return s
 
 
-def per_source_report(verdicts: list[Verdict], manifest) -> str | None:
-    """When the checked folder is a labelled dataset: accuracy per source, as text."""
+def per_source_report(verdicts: list[Verdict], manifest, trained_on: set[str] | frozenset = frozenset()) -> str | None:
+    """When the checked folder is a labelled dataset: accuracy per source, as text. Sources in
+    ``trained_on`` (the model's training data) are marked: their figures are in-distribution."""
     by_path = {str(Path(r.path).resolve()): r for r in manifest}
     rows: dict[str, Counter] = {}
     for v in verdicts:
@@ -114,7 +115,10 @@ def per_source_report(verdicts: list[Verdict], manifest) -> str | None:
     for src, c in sorted(rows.items()):
         label = "ai" if c["label_ai"] >= c["label_human"] else "human"
         buf.write(f"{src:28s} {label:6s} {c['n']:5d} {c['correct'] / c['n']:8.2f} {c['uncertain'] / c['n']:9.2f} "
-                  f"{c['called_ai'] / c['n']:9.2f}\n")
+                  f"{c['called_ai'] / c['n']:9.2f}{'  *' if src in trained_on else ''}\n")
+    if trained_on & rows.keys():
+        buf.write("* in this model's training data: these figures are in-distribution and overstate accuracy on\n"
+                  "  new images; the model card gives each source's figure with that source held out.\n")
     return buf.getvalue()
 
 

@@ -344,7 +344,7 @@ def check(
         _explain_all(detector, writer.rows, explain_dir, show)
     if not quiet:
         err.print(summary_line(counts), highlight=False)
-        report = _labelled_report(paths, writer.rows)
+        report = _labelled_report(paths, writer.rows, set(detector.config.get("training_data", [])))
         if report:
             err.print(report, highlight=False)
     if counts["error"]:
@@ -370,7 +370,7 @@ def _explain_all(detector, verdicts, folder: Path, show: bool) -> None:
     err.print(f"wrote {len(done)} heat maps to {folder}", highlight=False)
 
 
-def _labelled_report(paths: list[str], verdicts) -> str | None:
+def _labelled_report(paths: list[str], verdicts, trained_on: set[str]) -> str | None:
     """Per-source results when a checked folder is a dataset with labels (manifest.csv or a known layout)."""
     from artcheck.check_cli import per_source_report
     from artcheck.data import read_dataset
@@ -381,7 +381,7 @@ def _labelled_report(paths: list[str], verdicts) -> str | None:
         manifest = read_dataset(paths[0])
     except (ValueError, FileNotFoundError):
         return None
-    return per_source_report(verdicts, manifest)
+    return per_source_report(verdicts, manifest, trained_on)
 
 
 weights_app = typer.Typer(help="Pretrained backbone weights: list, fetch, verify.", no_args_is_help=True)
