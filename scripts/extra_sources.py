@@ -124,8 +124,9 @@ SOURCES = {"widelands-photos": ("human", widelands_photos),
            "opencv-photos": ("human", opencv_photos)}
 
 
-def write_source(name: str, out: Path) -> int:
-    label, fetch = SOURCES[name]
+def write_source(name: str, out: Path, sources: dict | None = None) -> int:
+    """Fetch one source, normalise every image, write ``out/name`` with its manifest.csv."""
+    label, fetch = (sources or SOURCES)[name]
     folder = out / name
     (folder / label).mkdir(parents=True, exist_ok=True)
     rows = []
