@@ -75,18 +75,9 @@ def main() -> None:
     json.dump(result, sys.stdout, indent=2)
     print()
     if args.card:
-        write_card(Path(args.card), result, "python benchmarks/check_speed.py " + " ".join(sys.argv[1:]))
-
-
-def write_card(folder: Path, result: dict, command: str) -> None:
-    """Store the figures in the detector's config and re-render its model card."""
-    from artcheck.build_detector import model_card
-    from artcheck.detector import DETECTOR_FILE
-
-    cfg = json.loads((folder / DETECTOR_FILE).read_text())
-    cfg["speed"] = {**result, "command": command}
-    (folder / DETECTOR_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
-    (folder / "MODEL_CARD.md").write_text(model_card(cfg))
+        from artcheck.build_detector import store_in_card
+        store_in_card(Path(args.card), "speed", {**result, "command": "python benchmarks/check_speed.py "
+                                                                        + " ".join(sys.argv[1:])})
 
 
 if __name__ == "__main__":

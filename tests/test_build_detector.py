@@ -119,3 +119,43 @@ def test_sibling_sources_are_held_out_together(monkeypatch):
     assert {"ai-a", "ai-b", "photos"} in seen  # the wesnoth fold trained on neither wesnoth source
     assert all(("wesnoth-story" in s) == ("wesnoth-portraits" in s) for s in seen)
     assert np.all(lg["clean"] != 0)
+
+
+def test_every_reserved_evaluation_source_is_refused_by_the_builder():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "reserved_sources.py"
+    spec = importlib.util.spec_from_file_location("reserved_sources", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert len(mod.SOURCES) >= 10
+    for name, (label, _fetch) in mod.SOURCES.items():
+        with pytest.raises(ValueError, match="reserved"):
+            check_not_reserved(Manifest([Record("a", label, source=name)]))
+
+
+def test_model_card_independent_evaluation_section_and_store_in_card(tmp_path):
+    import json
+    from importlib import resources
+
+    from artcheck.build_detector import model_card, store_in_card
+
+    shipped = resources.files("artcheck") / "assets" / "default"
+    cfg = json.loads((shipped / "detector.json").read_text())
+    cfg.pop("independent_eval", None)
+    card = model_card(cfg)
+    assert "Not run for this build yet" in card and "sources right below 0.6" not in card
+    r = {"balanced_accuracy": 0.7, "balanced_accuracy_95ci": [0.6, 0.8], "auc": 0.81, "auc_95ci": [0.7, 0.9],
+         "human_called_ai": 0.2, "ai_called_human": 0.4, "per_source": {"naev-x": 0.35, "gnome-y": 0.9}}
+    clean = {**r, "verdicts": {"band": [0.15, 0.7], "decided": 0.5, "right_when_decided": 0.74,
+                               "human_called_ai": 0.154, "ai_called_human": 0.016}}
+    ev = {"n": 3, "n_ai": 1, "n_human": 2, "command": "python benchmarks/reserved_eval.py",
+          "sources": {"naev-x": {"label": "human", "n": 2}, "gnome-y": {"label": "human", "n": 1}},
+          "models": {"artcheck default": {"clean": clean, "jpeg60+0.75x": r}}, "note": "A note."}
+    (tmp_path / "detector.json").write_text(json.dumps(cfg))
+    store_in_card(tmp_path, "independent_eval", ev)
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    assert json.loads((tmp_path / "detector.json").read_text())["independent_eval"] == ev
+    assert "0.700 [0.6, 0.8]" in card and "naev-x (human, n=2) 0.35 / 0.35" in card and "A note." in card
+    assert "sources right below 0.6 at 0.5: naev-x (0.35)." in card and "human called AI 15.4%" in card
