@@ -196,3 +196,17 @@ def test_check_on_a_labelled_folder_reports_per_source_and_marks_training_source
     assert set(lines) == {"synth-ai-0", "synth-ai-1", "synth-human-0", "synth-human-1"}
     assert lines["synth-ai-0"].rstrip().endswith("*") and not lines["synth-ai-1"].rstrip().endswith("*")
     assert "in-distribution" in report
+
+
+def test_check_on_a_folder_of_labelled_datasets_reports_every_source(tiny_detector_dir, synth_dir, tmp_path, capsys):
+    import shutil
+
+    parent = tmp_path / "sources"
+    for name in ("one", "two"):
+        shutil.copytree(synth_dir, parent / name)
+    assert main(["check", str(parent), "--model", str(tiny_detector_dir), "-f", "json"]) == 1
+    report = capsys.readouterr().err
+    rows = {l.split()[0]: l.split() for l in report.splitlines() if l.startswith("synth-")}
+    assert set(rows) == {"synth-ai-0", "synth-ai-1", "synth-human-0", "synth-human-1"}
+    n = sum(1 for _ in synth_dir.rglob("*.png"))
+    assert sum(int(r[2]) for r in rows.values()) == 2 * n   # both copies counted

@@ -371,17 +371,26 @@ def _explain_all(detector, verdicts, folder: Path, show: bool) -> None:
 
 
 def _labelled_report(paths: list[str], verdicts, trained_on: set[str]) -> str | None:
-    """Per-source results when a checked folder is a dataset with labels (manifest.csv or a known layout)."""
+    """Per-source results when a checked folder is a labelled dataset (manifest.csv or a known
+    layout), or holds labelled datasets one level down (data/extra, one folder per source)."""
     from artcheck.check_cli import per_source_report
-    from artcheck.data import read_dataset
+    from artcheck.data import Manifest, read_dataset
 
     if len(paths) != 1 or not Path(paths[0]).is_dir():
         return None
-    try:
-        manifest = read_dataset(paths[0])
-    except (ValueError, FileNotFoundError):
-        return None
-    return per_source_report(verdicts, manifest, trained_on)
+
+    def labelled(folder: Path):
+        try:
+            return list(read_dataset(folder))
+        except (ValueError, FileNotFoundError):
+            return None
+
+    root = Path(paths[0])
+    records = labelled(root)
+    if records is None:
+        parts = [labelled(d) for d in sorted(root.iterdir()) if d.is_dir() and (d / "manifest.csv").is_file()]
+        records = [r for part in parts if part for r in part] or None
+    return per_source_report(verdicts, Manifest(records), trained_on) if records else None
 
 
 weights_app = typer.Typer(help="Pretrained backbone weights: list, fetch, verify.", no_args_is_help=True)
