@@ -6,7 +6,8 @@
 
 wild-dev's README keeps some packages back "for independent evaluation". This script scores
 them with three detectors and changes nothing: it reads the shipped default, fits nothing
-on the reserved images, and writes benchmarks/results/reserved_eval.json.
+on the reserved images, and writes benchmarks/results/reserved_eval.json and .png (ROC
+curves, and the default's P(ai) per image, one row per source).
 
 - artcheck default: the shipped detector (head on CLIP blocks, its calibration and its
   uncertain band), from the same backbone features `artcheck check` computes; a spot check
@@ -146,6 +147,10 @@ def main() -> None:
                 result["models"][name][cond]["verdicts"] = band(y, score(F), det.lo, det.hi)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    from artcheck.plots import plot_scores_by_source
+    picture = Path(args.out).with_suffix(".png")
+    plot_scores_by_source({n: score(X["clean"]) for n, score in models.items()}, y, src, picture,
+                          band=(det.lo, det.hi), title="reserved sources, scored once (images as normalised)")
 
     print(f"Detector.check vs features route, largest P(ai) difference: {drift:.2g}")
     names = list(result["sources"])
@@ -162,7 +167,7 @@ def main() -> None:
         print(f"default, {cond}, band {v['band']}: decided {v['decided']:.0%}, right when decided "
               f"{v['right_when_decided']:.0%}, human called AI {v['human_called_ai']:.1%}, "
               f"AI called human {v['ai_called_human']:.1%}")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {picture}")
     if args.card:
         from artcheck.build_detector import store_in_card
         store_in_card(Path(args.card), "independent_eval",

@@ -159,3 +159,20 @@ def test_model_card_independent_evaluation_section_and_store_in_card(tmp_path):
     assert json.loads((tmp_path / "detector.json").read_text())["independent_eval"] == ev
     assert "0.700 [0.6, 0.8]" in card and "naev-x (human, n=2) 0.35 / 0.35" in card and "A note." in card
     assert "sources right below 0.6 at 0.5: naev-x (0.35)." in card and "human called AI 15.4%" in card
+
+
+def test_scores_by_source_picture(tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    from artcheck.plots import plot_scores_by_source
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(20), np.zeros(40)].astype(int)
+    src = np.array(["gen-a"] * 20 + ["photos"] * 25 + ["paintings"] * 15)
+    p = np.clip(y * 0.4 + rng.uniform(0, 0.6, 60), 0, 1)
+    out = tmp_path / "scores.png"
+    plot_scores_by_source({"model": p, "coin": rng.uniform(0, 1, 60)}, y, src, out, band=(0.2, 0.7), title="t")
+    with Image.open(out) as im:
+        assert im.width > 800 and im.height > 200
+        assert len(set(im.convert("RGB").getdata())) > 50   # something was drawn
