@@ -12,6 +12,7 @@ import numpy as np
 from artcheck.data import read_dataset
 from artcheck.evaluate import Predictions, binary_metrics
 
+N_BOOT = 1000   # bootstrap resamples for 95% intervals
 WILD_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wild-dev"
 
 
@@ -79,3 +80,23 @@ def grouped_folds(manifest, k: int = 5, seed: int = 0) -> np.ndarray:
     for i, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups)):
         folds[test] = i
     return folds
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+    return float(roc_auc_score(y, p))
+
+
+def bacc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(((p[y == 1] >= 0.5).mean() + (p[y == 0] < 0.5).mean()) / 2)
+
+
+def interval(y: np.ndarray, p: np.ndarray, metric, rng: np.random.Generator) -> list[float]:
+    """95% bootstrap interval of ``metric(y, p)``, images resampled within each class. ``p`` may
+    have one column per model, for a paired interval of a difference between them."""
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    vals = []
+    for _ in range(N_BOOT):
+        i = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        vals.append(metric(y[i], p[i]))
+    return [round(float(np.percentile(vals, 2.5)), 3), round(float(np.percentile(vals, 97.5)), 3)]

