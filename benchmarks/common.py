@@ -100,3 +100,20 @@ def interval(y: np.ndarray, p: np.ndarray, metric, rng: np.random.Generator) -> 
         i = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
         vals.append(metric(y[i], p[i]))
     return [round(float(np.percentile(vals, 2.5)), 3), round(float(np.percentile(vals, 97.5)), 3)]
+
+
+def shipped_training_data() -> list[str]:
+    """The data folders the shipped default detector was built from (its detector.json)."""
+    cfg = Path(__file__).resolve().parents[1] / "src" / "artcheck" / "assets" / "default" / "detector.json"
+    return json.loads(cfg.read_text())["data"]
+
+
+def training_pool(data: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(paths, labels, sources) of training data folders; reserved sources are refused."""
+    from artcheck.build_detector import check_not_reserved
+    from artcheck.data import Manifest
+
+    manifest = Manifest([r for d in data for r in read_dataset(d)])
+    check_not_reserved(manifest)
+    return ([r.path for r in manifest], np.array([r.target for r in manifest]),
+            np.array([r.source for r in manifest]))

@@ -16,7 +16,6 @@ second backbone adds its cost to every check. Writes benchmarks/results/second_b
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,10 +28,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from artcheck import perturb  # noqa: E402
 from artcheck.backbones import get_backbone  # noqa: E402
 from artcheck.build_detector import (FEATURE_SETS, ROBUST_VARIANT, Recipe, _features, _metrics, _robust,  # noqa: E402
-                                     check_not_reserved, columns, loso_logits)
-from artcheck.data import Manifest, read_dataset  # noqa: E402
+                                     columns, loso_logits)
 from artcheck.probe import _sigmoid  # noqa: E402
-from common import auc, interval, write_json  # noqa: E402
+from common import auc, interval, shipped_training_data, training_pool, write_json  # noqa: E402
 
 SHIPPED = "mean patch of blocks 1,3,..,11"
 
@@ -69,14 +67,10 @@ def forward_speed(backbone, n: int = 32) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shipped = json.loads((ROOT / "src/artcheck/assets/default/detector.json").read_text())
-    ap.add_argument("--data", nargs="+", default=shipped["data"], help="training sources (default: the shipped build's)")
+    ap.add_argument("--data", nargs="+", default=shipped_training_data(), help="training sources (default: the shipped build's)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/second_backbone.json"))
     args = ap.parse_args()
-    manifest = Manifest([r for d in args.data for r in read_dataset(d)])
-    check_not_reserved(manifest)
-    paths = [r.path for r in manifest]
-    y, src = np.array([r.target for r in manifest]), np.array([r.source for r in manifest])
+    paths, y, src = training_pool(args.data)
     clip, dino = get_backbone("clip-vit-b16", fetch=True), get_backbone("vit-s14-focus", fetch=True)
     speed = {b.spec.name: round(forward_speed(b), 2) for b in (clip, dino)}
     print("forward pass images/s (batches of 16):", speed, flush=True)

@@ -16,11 +16,9 @@ source is read. Writes benchmarks/results/small_originals.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +26,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from artcheck import perturb  # noqa: E402
 from artcheck.backbones import get_backbone  # noqa: E402
-from artcheck.build_detector import Recipe, _features, check_not_reserved, loso_logits  # noqa: E402
-from artcheck.data import Manifest, read_dataset  # noqa: E402
-from common import write_json  # noqa: E402
+from artcheck.build_detector import Recipe, _features, loso_logits  # noqa: E402
+from common import shipped_training_data, training_pool, write_json  # noqa: E402
 from second_backbone import SHIPPED, views_of  # noqa: E402
 
 PIPELINE_SIZE, OUT_SIZE, WEBP_Q = 384, 256, 90    # wild-dev's normalisation (its README)
@@ -47,15 +44,11 @@ def small_original(size: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shipped = json.loads((ROOT / "src/artcheck/assets/default/detector.json").read_text())
-    ap.add_argument("--data", nargs="+", default=shipped["data"], help="sources (default: the shipped build's)")
+    ap.add_argument("--data", nargs="+", default=shipped_training_data(), help="sources (default: the shipped build's)")
     ap.add_argument("--sizes", nargs="+", type=int, default=[150, 100], help="simulated original sizes, px")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/small_originals.json"))
     args = ap.parse_args()
-    manifest = Manifest([r for d in args.data for r in read_dataset(d)])
-    check_not_reserved(manifest)
-    paths = [r.path for r in manifest]
-    y, src = np.array([r.target for r in manifest]), np.array([r.source for r in manifest])
+    paths, y, src = training_pool(args.data)
     clip = get_backbone("clip-vit-b16", fetch=True)
     views = views_of(clip, paths, 2)
     names = [f"small{s}" for s in args.sizes]
