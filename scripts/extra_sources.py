@@ -25,6 +25,16 @@ Writes one folder per source, each with a manifest.csv (path,label,source,genera
   one painting (starry_night.jpg). Calibration boards, stereo pairs, synthetic shapes,
   logos and text are not used.
 
+- openclipart-drawings (human): clip art drawn by people for the Open Clip Art Library (Debian
+  openclipart-png 0.18, released 2008-2010, public domain dedication): vector drawings and
+  cartoons of people, animals, food, plants, buildings, vehicles, recreation, education and
+  decorations rendered to PNG; files at least 200 px on the short side and not over 80
+  megapixels, at most 120 in a seeded order. Added because drawings, line art and cartoons
+  were the human kinds the pool lacked most.
+- renpy-question (human): the character sprites (anime style, drawn for the 2005 demo game
+  "The Question") and the four backgrounds of Debian renpy-thequestion 8.0.3 (Expat licence,
+  as Debian's copyright file gives for every file of the game).
+
 None of these is a reserved source (../shared/data/wild-dev/README.md). Earlier builds also
 used first frames from PyPI comfyui-workflow-templates-media-video; wild-dev's README reserves
 "the comfyui-workflow-templates wheels other than the three above", which by its words takes
@@ -112,6 +122,50 @@ def stellarium_art(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
         yield path.read_bytes(), rel, ""
 
 
+OPENCLIPART_PACKAGE = "openclipart-png"
+OPENCLIPART_ART = re.compile(r"openclipart/png/(people|animals|recreation|food|plants|buildings|transportation|"
+                             r"education|decorations)/.+\.png$")
+OPENCLIPART_MAX, OPENCLIPART_MIN_SIDE = 120, 200
+RENPY_PACKAGE = "renpy-thequestion"
+RENPY_ART = re.compile(r"the_question/game/images/[^/]+\.(png|jpg)$")
+
+
+def _seeded(items: list[tuple[Path, str]], n: int) -> list[tuple[Path, str]]:
+    items = sorted(items, key=lambda t: hashlib.sha256(t[1].encode()).hexdigest())   # a seeded, reproducible order
+    return sorted(items[:n], key=lambda t: t[1])
+
+
+def openclipart_drawings(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    from artcheck.images import ImageError
+
+    keep = []
+    for path, rel in debian_files(tmp, OPENCLIPART_PACKAGE, OPENCLIPART_ART):
+        try:
+            with Image.open(path) as im:     # header only: some files declare hundreds of megapixels
+                w, h = im.size
+        except Exception:  # noqa: BLE001 - an unreadable file is simply not taken
+            continue
+        if min(w, h) >= OPENCLIPART_MIN_SIDE and max(w, h) / min(w, h) < 2.2 and w * h <= 80_000_000:
+            keep.append((path, rel))
+    for path, rel in _seeded(keep, OPENCLIPART_MAX * 2):
+        try:
+            load_image(path.read_bytes(), name=rel)
+        except ImageError:
+            continue
+        yield path.read_bytes(), rel, ""
+        OPENCLIPART_COUNT[0] += 1
+        if OPENCLIPART_COUNT[0] >= OPENCLIPART_MAX:
+            break
+
+
+OPENCLIPART_COUNT = [0]
+
+
+def renpy_question(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
+    for path, rel in debian_files(tmp, RENPY_PACKAGE, RENPY_ART):
+        yield path.read_bytes(), rel, ""
+
+
 def opencv_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
     names = re.compile(r"examples/data/(" + "|".join(map(re.escape, OPENCV_PHOTOS)) + ")$")
     for path, rel in debian_files(tmp, OPENCV_PACKAGE, names):
@@ -121,7 +175,12 @@ def opencv_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
 SOURCES = {"widelands-photos": ("human", widelands_photos),
            "flare-portraits": ("human", flare_portraits), "wesnoth-portraits": ("human", wesnoth_portraits),
            "stellarium-art": ("human", stellarium_art),
-           "opencv-photos": ("human", opencv_photos)}
+           "opencv-photos": ("human", opencv_photos),
+           "openclipart-drawings": ("human", openclipart_drawings), "renpy-question": ("human", renpy_question)}
+# The kind of image each source holds (the manifest's style column, as github-art's kind)
+KINDS = {"widelands-photos": "photo", "flare-portraits": "painting", "wesnoth-portraits": "painting",
+         "stellarium-art": "drawing", "opencv-photos": "photo", "openclipart-drawings": "drawing",
+         "renpy-question": "anime"}
 
 
 def write_source(name: str, out: Path, sources: dict | None = None) -> int:
@@ -135,9 +194,10 @@ def write_source(name: str, out: Path, sources: dict | None = None) -> int:
             img = normalise(load_image(data, name=origin).image)
             rel = f"{label}/{name}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}.png"
             img.save(folder / rel)
-            rows.append({"path": rel, "label": label, "source": name, "generator": generator, "origin": origin})
+            rows.append({"path": rel, "label": label, "source": name, "generator": generator,
+                         "style": KINDS.get(name, ""), "origin": origin})
     with (folder / "manifest.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "label", "source", "generator", "origin"])
+        w = csv.DictWriter(f, fieldnames=["path", "label", "source", "generator", "style", "origin"])
         w.writeheader()
         w.writerows(rows)
     return len(rows)

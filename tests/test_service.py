@@ -28,7 +28,8 @@ def _png(colour=(10, 200, 30), size=(32, 32)) -> bytes:
 
 
 def test_healthz_and_models(client):
-    assert client.get("/healthz").json() == {"status": "ok", "model_loaded": True}
+    assert client.get("/healthz").json() == {"status": "ok", "model_loaded": True, "workers": "threads",
+                                              "workers_recycled": 0}
     m = client.get("/v1/models").json()["models"][0]
     assert m["name"] == "tiny-test" and m["uncertain_band"] == [0.3, 0.7]
     assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200

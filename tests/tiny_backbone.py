@@ -51,3 +51,30 @@ def register(path: Path) -> BackboneSpec:
                         runtime="onnx", feature_dim=4, pooling="identity")
     BACKBONES.pop(NAME, None)
     return register_backbone(spec)
+
+
+SLOW_MARKER = b"artcheck-test-slow"
+
+
+def load_tiny_detector(folder: str, sleep_s: float = 0.0):
+    """The tiny detector in ``folder`` (for a spawned server worker, which has none of the
+    parent's registrations). Uploads carrying SLOW_MARKER make ``check_many`` busy-loop for
+    ``sleep_s`` seconds, standing in for a CPU-bound check that runs past its deadline."""
+    import time
+
+    from artcheck.detector import load_detector
+
+    register(Path(folder) / "tiny.onnx")
+    det = load_detector(folder)
+    real = det.check_many
+
+    def check_many(items, **kw):
+        items = list(items)
+        if sleep_s and any(isinstance(i, bytes) and SLOW_MARKER in i for i in items):
+            end = time.monotonic() + sleep_s
+            while time.monotonic() < end:   # CPU-bound, holds the interpreter like the regex bomb did
+                sum(range(1000))
+        return real(items, **kw)
+
+    det.check_many = check_many
+    return det

@@ -40,6 +40,9 @@ class BackboneSpec:
     # Dynamically quantised graphs (DynamicQuantizeLinear) pick activation scales over the whole
     # batch tensor, so an image's features would depend on its batch-mates: run them one by one.
     per_image: bool = False
+    # INT8 graphs with signed weights (MatMulInteger u8 x s8): rewrite the weights as uint8 at load
+    # time so every CPU computes the same exact integer products (see ``_exact_int8``).
+    exact_int8: bool = False
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -64,6 +67,7 @@ register_backbone(BackboneSpec(
     summary="512-d projected embedding, then for each of the 12 blocks its CLS token and mean patch token (768-d each)",
     pooling="clip-layers",
     per_image=True,
+    exact_int8=True,
     block_tensor="/vision_model/encoder/layers.{i}/Add_1_output_0",
     blocks=12,
     width=768,
@@ -130,17 +134,67 @@ def get_spec(name: str) -> BackboneSpec:
 LAYERED = ("clip-layers", "vit-layers")
 
 
-def _expose_blocks(path: str | Path, spec: BackboneSpec) -> bytes:
+def _exact_int8(model) -> int:
+    """Rewrite every signed-int8 weight of a MatMulInteger as uint8 (w + 128, zero point + 128),
+    in place; returns how many tensors changed. Exactly the same products, (a - za)(w - zw).
+
+    Why: on CPUs without VNNI (AVX2 only), ONNX Runtime's u8 x s8 kernel adds pairs of
+    products in saturating 16-bit arithmetic (vpmaddubsw), so large activations are clipped
+    and an image's score depends on the machine: the shipped CLIP gave the astronaut sample
+    P(ai) 0.81 on an AVX2 machine and 0.97 on one with VNNI. Its u8 x u8 kernel widens to 16
+    bits before multiplying and never saturates, so the result is the exact integer product
+    everywhere, the same as VNNI gives.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    changed: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type != "MatMulInteger" or len(node.input) < 2:
+            continue
+        names = [node.input[1]] + ([node.input[3]] if len(node.input) > 3 and node.input[3] else [])
+        if not all(n in inits for n in names):
+            continue
+        arrays = [numpy_helper.to_array(inits[n]) for n in names]
+        if any(a.dtype != np.int8 for a in arrays):
+            continue
+        if len(names) == 1:   # no weight zero point given: it is 0, so add one of 128
+            zp = node.name + "_exact_u8_zero_point"
+            model.graph.initializer.append(numpy_helper.from_array(np.array(128, np.uint8), zp))
+            node.input.extend([""] * (4 - len(node.input)))
+            node.input[3] = zp
+        for n, a in zip(names, arrays):
+            if n not in changed:
+                inits[n].CopyFrom(numpy_helper.from_array((a.astype(np.int16) + 128).astype(np.uint8), n))
+                changed.add(n)
+    return len(changed)
+
+
+def _load_graph(path: str | Path, spec: BackboneSpec):
+    """The verified ONNX file as the runtime should see it: bytes after any load-time surgery
+    (block outputs exposed, exact integer weights), or the path when none is needed."""
+    if spec.pooling not in LAYERED and not spec.exact_int8:
+        return str(path)
+    import onnx
+
+    model = onnx.load(str(path))
+    if spec.exact_int8:
+        _exact_int8(model)
+    if spec.pooling in LAYERED:
+        _expose_blocks(model, spec, path)
+    return model.SerializeToString()
+
+
+def _expose_blocks(model, spec: BackboneSpec, path: str | Path = "") -> None:
     """The ONNX graph with every block's residual stream as an output (RINE uses these).
 
     "clip-layers" keeps the graph's outputs (embedding, last hidden state) and adds blocks
     0..n-2; "vit-layers" replaces them with blocks 0..n-1. Graph surgery with ``onnx`` at load
     time: the verified file on disk stays untouched.
     """
-    import onnx
     from onnx import TensorProto, helper
 
-    model = onnx.load(str(path))
     produced = {o for n in model.graph.node for o in n.output}
     if spec.pooling == "vit-layers":
         del model.graph.output[:]
@@ -153,7 +207,6 @@ def _expose_blocks(path: str | Path, spec: BackboneSpec) -> bytes:
                              f"Run 'artcheck weights verify {spec.name}' and fetch it again if it fails")
         if name not in have:
             model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    return model.SerializeToString()
 
 
 def embedding_columns(spec: BackboneSpec) -> slice:
@@ -180,7 +233,7 @@ class OnnxBackbone:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("ARTCHECK_THREADS", 0)) or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model = _expose_blocks(path, spec) if spec.pooling in LAYERED else str(path)
+        model = _load_graph(path, spec)
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 

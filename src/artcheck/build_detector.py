@@ -50,6 +50,10 @@ FEATURE_SETS: dict[str, list[list[int]]] = {
     "mean patch of blocks 1,3,..,11": [_block(i, "mean") for i in range(1, 12, 2)],
     "embedding + CLS and mean patch of blocks 3,7,11": [[0, EMB]] + [_block(i, p) for i in (3, 7, 11)
                                                                         for p in ("cls", "mean")],
+    "mean patch of all blocks": [_block(i, "mean") for i in range(12)],
+    "CLS + mean patch of blocks 1,3,..,11": [_block(i, p) for i in range(1, 12, 2) for p in ("cls", "mean")],
+    "CLS + mean patch of all blocks": [_block(i, p) for i in range(12) for p in ("cls", "mean")],
+    "mean patch of blocks 6..11": [_block(i, "mean") for i in range(6, 12)],
 }
 
 
@@ -76,8 +80,52 @@ SOURCE_NOTES = {
 HOLDOUT_FAMILIES = {"wesnoth-story": "wesnoth", "wesnoth-portraits": "wesnoth"}
 
 
-def holdout_units(src: np.ndarray) -> np.ndarray:
-    return np.array([HOLDOUT_FAMILIES.get(s, s) for s in src])
+def holdout_units(src: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """The unit each image is held out with: its source, sibling sources together
+    (HOLDOUT_FAMILIES), and any sources joined by a near-duplicate ``group`` merged into one
+    unit, so a near-duplicate never sits on both sides of a split."""
+    base = [HOLDOUT_FAMILIES.get(s, s) for s in src]
+    if groups is None:
+        return np.array(base)
+    parent = {u: u for u in base}
+
+    def root(u: str) -> str:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    first: dict[str, str] = {}
+    for u, g in zip(base, groups):
+        if not g:
+            continue
+        if g in first:
+            a, b = root(first[g]), root(u)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        else:
+            first[g] = u
+    return np.array([root(u) for u in base])
+
+
+# Generator families for leave-one-family-out on the AI side; first match wins (lower-cased).
+GENERATOR_FAMILIES = (
+    ("flux", ("flux", "chroma")),
+    ("sd3", ("sd3", "sd 3", "stable-diffusion-3", "stable diffusion 3")),
+    ("sdxl", ("sdxl", "xl", "pony", "illustrious", "playground", "juggernaut", "realvis")),
+    ("gpt/gemini/api", ("gpt", "dall", "openai", "gemini", "imagen", "midjourney", "ideogram", "recraft",
+                        "seedream", "kling", "runway", "luma", "bfl", "api", "firefly", "nano")),
+    ("sd1/2", ("sd1", "sd2", "sd 1", "sd 2", "sd-", "stable-diffusion", "stable diffusion", "1.5", "v1-5", "2.1",
+               "novelai", "nai", "anything", "deliberate", "dreamshaper", "disco", "compvis", "controlnet")),
+)
+
+
+def generator_family(generator: str) -> str:
+    g = (generator or "").lower()
+    for family, keys in GENERATOR_FAMILIES:
+        if any(k in g for k in keys):
+            return family
+    return "other"
 
 
 TARGET_HUMAN_FPR = 0.10     # above the band: at most this share of held-out human images (the issue's bound)
@@ -92,13 +140,46 @@ def check_not_reserved(manifest: Manifest) -> None:
                          "remove them from the training data")
 
 
+# Generators kept out of every build, so that the demo and the card can show how the model
+# does on a generator it never saw (the Z-Image samples in assets/samples). Matched in lower case.
+HELD_OUT_GENERATORS = ("z-image", "z_image", "zimage")
+
+
+def bundled_sample_hashes() -> set[str]:
+    """sha256 of every bundled demo sample: training images with the same bytes are left out."""
+    import hashlib
+    from importlib import resources
+
+    folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
+    return {hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
+def held_out_generator(generator: str) -> bool:
+    return any(k in (generator or "").lower() for k in HELD_OUT_GENERATORS)
+
+
+def training_manifest(data: list[str], hold_out: bool = True) -> Manifest:
+    """Every image of the training folders; refuses reserved sources. ``hold_out`` leaves out
+    the bundled demo samples (by content) and the HELD_OUT_GENERATORS."""
+    import hashlib
+
+    records = [r for d in data for r in read_dataset(d)]
+    check_not_reserved(Manifest(records))
+    if hold_out:
+        samples = bundled_sample_hashes()
+        records = [r for r in records if not held_out_generator(r.generator)
+                   and hashlib.sha256(Path(r.path).read_bytes()).hexdigest() not in samples]
+    return Manifest(records)
+
+
 def _robust(img, i):
     return perturb.jpeg(perturb.resize(img, 0.75), 60)
 
 
 def cache_id(spec) -> str:
     """Backbone name plus feature layout: a change of pooling never reuses stale features."""
-    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + ("-per-image" if spec.per_image else "")
+    return (f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + ("-per-image" if spec.per_image else "")
+            + ("-exact-int8" if spec.exact_int8 else ""))
 
 
 def _features(backbone, name, paths, variant, fn, progress):
@@ -109,16 +190,38 @@ def _features(backbone, name, paths, variant, fn, progress):
     return X
 
 
+AUG_VARIANT = "proc{k}-crop"   # random_processing with crops; the cache key changes with the recipe
+
+
+def feature_views(backbone, paths: list[str], n_aug: int, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Cached features of every image: clean, ``n_aug`` randomly processed copies (seeded by each
+    image's pixels, so a cached copy is the same copy) and the JPEG60 + 0.75x robustness view."""
+    views = {"clean": _features(backbone, backbone.spec.name, paths, "clean", None, progress)}
+    for k in range(n_aug):
+        views[f"aug{k + 1}"] = _features(backbone, backbone.spec.name, paths, AUG_VARIANT.format(k=k + 1),
+                                         lambda img, i, k=k: perturb.random_processing(img, perturb.image_seed(img, k + 1)),
+                                         progress)
+    views[ROBUST_VARIANT] = _features(backbone, backbone.spec.name, paths, ROBUST_VARIANT, _robust, progress)
+    return views
+
+
+HEADS = ("logreg", "mlp", "ensemble")
+
+
 @dataclass
 class Recipe:
     features: str
     augment: bool
     balance_sources: bool = True
+    head: str = "logreg"    # logreg; mlp (one hidden layer); ensemble (a probe per block range, logits averaged)
+    C: float | None = None  # fixed regularisation; None: chosen by grouped cross-validation
 
     @property
     def name(self) -> str:
-        return (f"{self.features}{' + processing augmentation' if self.augment else ''}"
-                f"{'' if self.balance_sources else ' (sources not balanced)'}")
+        head = {"logreg": "", "mlp": " [MLP head]", "ensemble": " [per-block probes averaged]"}[self.head]
+        return (f"{self.features}{head}{' + processing augmentation' if self.augment else ''}"
+                f"{'' if self.balance_sources else ' (sources not balanced)'}"
+                f"{f' C={self.C:g}' if self.C is not None else ''}")
 
 
 def source_weights(y: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -135,32 +238,157 @@ def source_weights(y: np.ndarray, src: np.ndarray) -> np.ndarray:
     return w
 
 
-def _fit_probe(Xs: list[np.ndarray], y: np.ndarray, src: np.ndarray, balance: bool, **kw) -> LinearProbe:
+def _fit_probe(Xs: list[np.ndarray], y: np.ndarray, src: np.ndarray, balance: bool, C: float | None = None,
+               **kw) -> LinearProbe:
     """One probe on the clean features plus their processed copies (same labels, same groups);
-    its regularisation is chosen by cross-validation over held-out units (HOLDOUT_FAMILIES)."""
+    its regularisation is ``C``, or chosen by cross-validation over held-out units (HOLDOUT_FAMILIES)."""
     n = len(Xs)
     w = np.concatenate([source_weights(y, src)] * n) if balance else None
+    extra = {"Cs": (C,)} if C is not None else {}
     return LinearProbe(**kw).fit(np.concatenate(Xs), np.concatenate([y] * n),
-                                 groups=np.concatenate([holdout_units(src)] * n), sample_weight=w)
+                                 groups=np.concatenate([holdout_units(src)] * n), sample_weight=w, **extra)
+
+
+def ensemble_probe(probes: list[LinearProbe], col_sets: list[np.ndarray], dim: int) -> tuple[LinearProbe, np.ndarray]:
+    """Probes on several column sets, logits averaged, as one LinearProbe on the union of the
+    columns (an average of linear functions is linear): ships and runs like any other head."""
+    cols = np.unique(np.concatenate(col_sets))
+    where = {c: i for i, c in enumerate(cols)}
+    coef, mean, scale = np.zeros(len(cols)), np.zeros(len(cols)), np.ones(len(cols))
+    intercept = 0.0
+    for pr, cs in zip(probes, col_sets):
+        idx = np.array([where[c] for c in cs])
+        # w.(x - m)/s = (w/s).x - w.m/s: fold each probe's own standardisation into raw-x weights
+        coef[idx] += pr.coef / pr.scale / len(probes)
+        intercept += (pr.intercept - float(pr.coef @ (pr.mean / pr.scale))) / len(probes)
+    return LinearProbe(backbone=probes[0].backbone, C=probes[0].C, coef=coef, intercept=intercept, mean=mean,
+                       scale=scale), cols
+
+
+def recipe_blocks(recipe: Recipe) -> list[np.ndarray]:
+    """The column sets a recipe's head is fitted on: one for a single probe, one per range for an ensemble."""
+    ranges = FEATURE_SETS[recipe.features]
+    return [np.arange(a, b) for a, b in ranges] if recipe.head == "ensemble" else [columns(ranges)]
+
+
+class MLPHead:
+    """A one-hidden-layer MLP on standardised features (scikit-learn); compared, not shipped."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, X, y, w):
+        from sklearn.neural_network import MLPClassifier
+
+        self.mean, self.scale = X.mean(0), X.std(0) + 1e-6
+        self.clf = MLPClassifier((256,), alpha=1.0, max_iter=200, early_stopping=False, random_state=self.seed)
+        self.clf.fit((X - self.mean) / self.scale, y, sample_weight=w)
+        return self
+
+    def decision_function(self, X):
+        p = np.clip(self.clf.predict_proba((X - self.mean) / self.scale)[:, 1], 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+
+def fit_head(views: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray, src: np.ndarray, recipe: Recipe,
+             n_aug: int, backbone: str = ""):
+    """The recipe's head fitted on ``rows`` (clean plus processed copies when it augments).
+    Returns (model with decision_function, its columns)."""
+    col_sets = recipe_blocks(recipe)
+    keys = ["clean"] + ([f"aug{k + 1}" for k in range(n_aug)] if recipe.augment else [])
+    if recipe.head == "mlp":
+        cols = col_sets[0]
+        X = np.concatenate([views[k][rows][:, cols] for k in keys])
+        w = np.concatenate([source_weights(y[rows], src[rows])] * len(keys)) if recipe.balance_sources else None
+        yy = np.concatenate([y[rows]] * len(keys))
+        if w is None:
+            w = np.ones(len(yy))
+        w = w * np.where(yy == 1, 0.5 / yy.mean(), 0.5 / (1 - yy.mean()))   # class-balanced like the probes
+        return MLPHead().fit(X, yy, w / w.mean()), cols
+    probes = [_fit_probe([views[k][rows][:, cs] for k in keys], y[rows], src[rows], recipe.balance_sources,
+                         C=recipe.C, backbone=backbone) for cs in col_sets]
+    if len(probes) == 1:
+        return probes[0], col_sets[0]
+    return ensemble_probe(probes, col_sets, views["clean"].shape[1])
 
 
 def loso_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, recipe: Recipe,
                 n_aug: int, eval_views: tuple[str, ...] = ("clean",),
-                cols: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                cols: np.ndarray | None = None, groups: np.ndarray | None = None,
+                units: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Held-out logits per image for each view in ``eval_views``, by leave-one-source-out
-    (sources of one family in HOLDOUT_FAMILIES are left out together). ``cols``: feature
+    (sources of one family in HOLDOUT_FAMILIES, or joined by a near-duplicate ``groups``
+    entry, are left out together; ``units`` overrides the hold-out units). ``cols``: feature
     columns to use instead of the recipe's named set (for other feature layouts)."""
-    cols = columns(FEATURE_SETS[recipe.features]) if cols is None else cols
     out = {v: np.zeros(len(y)) for v in eval_views}
-    units = holdout_units(src)
+    units = holdout_units(src, groups) if units is None else units
     for s in np.unique(units):
         tr = units != s
         if len(np.unique(y[tr])) < 2:
             continue
-        Xs = [views["clean"][tr][:, cols]] + ([views[f"aug{k + 1}"][tr][:, cols] for k in range(n_aug)] if recipe.augment else [])
-        probe = _fit_probe(Xs, y[tr], src[tr], recipe.balance_sources)
+        if cols is not None:
+            keys = ["clean"] + ([f"aug{k + 1}" for k in range(n_aug)] if recipe.augment else [])
+            model, use = _fit_probe([views[k][tr][:, cols] for k in keys], y[tr], src[tr], recipe.balance_sources,
+                                    C=recipe.C), cols
+        else:
+            model, use = fit_head(views, np.flatnonzero(tr), y, src, recipe, n_aug)
         for v in eval_views:
-            out[v][~tr] = probe.decision_function(views[v][~tr][:, cols])
+            out[v][~tr] = model.decision_function(views[v][~tr][:, use])
+    return out
+
+
+def lofo_ai_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, families: np.ndarray,
+                   recipe: Recipe, n_aug: int, groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Leave-one-generator-family-out for the AI side: for each family, a head trained without
+    any AI image of that family (nor any image in a near-duplicate group with one) scores
+    that family's AI images. Human images are not scored here (see ``loso_logits``)."""
+    out: dict[str, np.ndarray] = {}
+    for fam in sorted(set(families[y == 1])):
+        test = (y == 1) & (families == fam)
+        tr = ~test
+        if groups is not None:
+            held = {g for g in groups[test] if g}
+            tr &= ~np.isin(groups, list(held))
+        if len(np.unique(y[tr])) < 2:
+            continue
+        model, use = fit_head(views, np.flatnonzero(tr), y, src, recipe, n_aug)
+        out[fam] = model.decision_function(views["clean"][test][:, use])
+    return out
+
+
+def macro_auc(y: np.ndarray, p: np.ndarray, src: np.ndarray) -> float | None:
+    """ROC AUC with every source weighted the same within its class (a big source counts
+    as much as a small one)."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2:
+        return None
+    return float(roc_auc_score(y, p, sample_weight=source_weights(y, src)))
+
+
+def held_out_summary(y: np.ndarray, p: np.ndarray, src: np.ndarray, hi: float | None = None,
+                     threshold: float = 0.5) -> dict:
+    """Pooled and macro-over-sources figures for held-out probabilities. Macro: each source's
+    share right, averaged over the sources of each class, then over the two classes; AUC with
+    source-equal weights."""
+    from sklearn.metrics import roc_auc_score
+
+    pred = p >= threshold
+    per_src = {s: float(np.mean(pred[src == s] == (y[src == s] == 1))) for s in np.unique(src)}
+    by_class = {c: [per_src[s] for s in np.unique(src[y == c])] for c in (0, 1)}
+    # a source holding both labels counts once per class, with its accuracy on that class
+    for c in (0, 1):
+        by_class[c] = [float(np.mean(pred[(src == s) & (y == c)] == (c == 1))) for s in np.unique(src[y == c])]
+    out = {"pooled": {"balanced_accuracy": float(np.mean([np.mean(pred[y == c] == (c == 1)) for c in (0, 1)])),
+                      "roc_auc": float(roc_auc_score(y, p)),
+                      "human_called_ai": float(np.mean(pred[y == 0]))},
+           "macro": {"balanced_accuracy": float(np.mean([np.mean(v) for v in by_class.values()])),
+                     "roc_auc": macro_auc(y, p, src),
+                     "human_called_ai": float(1 - np.mean(by_class[0]))}}
+    if hi is not None:
+        out["pooled"]["human_called_ai_at_band"] = float(np.mean(p[y == 0] >= hi))
+        out["macro"]["human_called_ai_at_band"] = float(np.mean([np.mean(p[(src == s) & (y == 0)] >= hi)
+                                                                 for s in np.unique(src[y == 0])]))
     return out
 
 
@@ -243,19 +471,12 @@ def pick_band(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 2,
           version: str = "0.1.0", progress: bool | None = None) -> dict:
     t0 = time.perf_counter()
-    records = [r for d in data for r in read_dataset(d)]
-    manifest = Manifest(records)
-    check_not_reserved(manifest)
+    manifest = training_manifest(data)
     backbone = get_backbone(backbone_name, fetch=True)
     paths = [r.path for r in manifest]
     y = np.array([r.target for r in manifest])
     src = np.array([r.source for r in manifest])
-    views = {"clean": _features(backbone, backbone_name, paths, "clean", None, progress)}
-    for k in range(n_aug):   # seeded by each image's pixels, so a cached copy is the same copy
-        views[f"aug{k + 1}"] = _features(backbone, backbone_name, paths, f"proc{k + 1}",
-                                     lambda img, i, k=k: perturb.random_processing(img, perturb.image_seed(img, k + 1)),
-                                     progress)
-    views[ROBUST_VARIANT] = _features(backbone, backbone_name, paths, ROBUST_VARIANT, _robust, progress)
+    views = feature_views(backbone, paths, n_aug, progress)
 
     selection = []
     # augmentation and source balancing are always on; controls without each show what they buy
@@ -314,10 +535,11 @@ def bundled_sample_scores(detector_dir: Path) -> list[dict]:
     det = load_detector(detector_dir, fetch=False)
     with (folder.parent / "SAMPLES.csv").open() as f:
         rows = list(csv.DictReader(f))
-    rows = [r for r in rows if "provenance" not in r["file"] and "metadata" not in r["file"] and "c2pa" not in r["file"]]
+    rows = [r for r in rows if "metadata" not in r["file"] and "c2pa" not in r["file"]]
     images = [load_image(folder / r["file"]).image for r in rows]
     scores = det.score(images)
-    return [{"file": r["file"], "label": r["label"], "in_training": r["in_default_training_set"] == "yes",
+    return [{"file": r["file"], "label": r["label"], "kind": r.get("kind", ""),
+             "in_training": r["in_default_training_set"].startswith("yes"),
              "p_ai": round(float(p), 3)} for r, p in zip(rows, scores)]
 
 

@@ -6,6 +6,7 @@ import csv
 import glob
 import io
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -15,24 +16,45 @@ from rich.console import Console
 from rich.table import Table
 
 from artcheck.detector import Verdict
+from artcheck.images import is_image_path
 
 FORMATS = ("table", "json", "jsonl", "csv")
 CSV_COLUMNS = ("path", "verdict", "p_ai", "reason", "error", "sha256", "width", "height", "format", "evidence", "model")
 
 
+# A labelled dataset's own files, not images: never reported as failed images
+DATASET_FILES = frozenset({"manifest.csv", "readme", "readme.md", "readme.txt", "licence", "license", "samples.csv"})
+
+
+def _walk(root: Path) -> list[str]:
+    """Every non-hidden entry under ``root`` that is not a real directory: regular files, and
+    also FIFOs, sockets, devices, dangling links, link loops and links to directories (which
+    are not followed), so each gets its own result and error instead of vanishing."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                dirnames.remove(d)
+                out.append(os.path.join(dirpath, d))
+        out += [os.path.join(dirpath, f) for f in filenames
+                if not f.startswith(".") and f.lower() not in DATASET_FILES]
+    return sorted(out)
+
+
 def expand_paths(args: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Files, folders (recursive, every non-hidden file) and globs -> (files, args that matched nothing)."""
+    """Files, folders (recursive, every non-hidden entry) and globs -> (files, args that matched nothing).
+    Special files are kept: :func:`artcheck.images.load_image` refuses each with its reason."""
     files, missing = [], []
     for arg in args:
         p = Path(arg)
-        if p.is_dir():
-            files += [str(f) for f in sorted(p.rglob("*"))
-                      if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)]
+        if p.is_dir():          # a folder named on the command line is walked, even through a link
+            files += _walk(p)
         elif p.exists() or p.is_symlink():
             files.append(str(p))
         elif any(ch in arg for ch in "*?["):
             matched = sorted(glob.glob(arg, recursive=True))
-            files += [m for m in matched if Path(m).is_file()]
+            files += [m for m in matched if not Path(m).is_dir() or is_image_path(m)]   # 'x.png/' gets its error
             if not matched:
                 missing.append(arg)
         else:

@@ -250,7 +250,7 @@ def _sample_labels(folder: Path) -> dict[str, str]:
     import csv
 
     with (folder.parent / "SAMPLES.csv").open() as f:
-        return {r["file"]: r["label"] + (" (in training set)" if r["in_default_training_set"] == "yes" else "")
+        return {r["file"]: r["label"] + (" (in training set)" if r["in_default_training_set"].startswith("yes") else "")
                 for r in csv.DictReader(f)}
 
 
@@ -493,9 +493,14 @@ def serve(
     max_files: int = typer.Option(32, "--max-files", help="images per request"),
     max_file_mb: float = typer.Option(20, "--max-file-mb", help="largest upload per image, MB"),
     max_megapixels: float = typer.Option(80, "--max-megapixels", help="largest decoded image, megapixels"),
-    timeout: float = typer.Option(60, help="request timeout, seconds"),
+    timeout: float = typer.Option(60, help="deadline for checking one request, seconds: past it the answer is 504 "
+                                  "and the worker process doing the work is killed and replaced"),
+    body_timeout: float = typer.Option(30, "--body-timeout", help="the request body must arrive within this many "
+                                       "seconds, else 408 and the connection is closed"),
 ) -> None:
-    """Serve the REST API (/v1/check, /v1/models, /healthz, /docs) and the web page at /."""
+    """Serve the REST API (/v1/check, /v1/models, /healthz, /docs) and the web page at /.
+
+    Checking runs in --workers worker processes (each loads the model once)."""
     try:
         import uvicorn
 
@@ -505,9 +510,11 @@ def serve(
         _fail(ModuleNotFoundError(f"the server needs {e.name!r}: pip install 'artcheck[serve]'"))
     settings = ServiceSettings(max_concurrency=workers, max_queue=max_queue, max_files=max_files,
                                max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout,
-                               max_pixels=int(max_megapixels * 1_000_000))
+                               body_timeout_s=body_timeout, max_pixels=int(max_megapixels * 1_000_000))
     err.print(f"artcheck serving on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning")
+    # timeout_keep_alive: idle keep-alive connections are closed after 5 s (uvicorn's default, stated)
+    uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning",
+                timeout_keep_alive=5)
 
 
 def _evaluable(run_dir: Path):

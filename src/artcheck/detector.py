@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from artcheck.backbones import get_backbone
-from artcheck.images import MAX_PIXELS, ImageError, LoadedImage, load_image
+from artcheck.images import MAX_PIXELS, ImageError, load_image
 from artcheck.labels import AI, HUMAN
 from artcheck.probe import LinearProbe
 from artcheck.provenance import Evidence, collect_evidence
@@ -47,6 +47,19 @@ class Verdict:
         return {"path": self.path, "verdict": self.verdict, "p_ai": self.p_ai, "reason": self.reason,
                 "evidence": [e.to_dict() for e in self.evidence], "model": self.model, "image": self.image,
                 "error": self.error}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+        return cls(d["path"], d["verdict"], d["p_ai"], d.get("reason", ""),
+                   [Evidence(**e) for e in d.get("evidence", [])], d.get("model", {}), d.get("image"), d.get("error"))
+
+
+@dataclass
+class _Prepared:
+    """What a verdict needs of a decoded image once its model input is made."""
+
+    summary: dict[str, Any]
+    evidence: list[Evidence]
 
 
 class Detector:
@@ -85,8 +98,8 @@ class Detector:
             return AI
         return HUMAN if p < self.lo else UNCERTAIN
 
-    def _fuse(self, path: str, loaded: LoadedImage, p: float) -> Verdict:
-        evidence = collect_evidence(loaded) if self.provenance else []
+    def _fuse(self, path: str, prepared: "_Prepared", p: float) -> Verdict:
+        evidence = prepared.evidence
         strong = [e for e in evidence if e.weight >= STRONG]
         model_ev = Evidence("model", f"{self.model_info['name']} gives P(ai) = {p:.2f} "
                                      f"(ai at >= {self.hi:.2f}, human below {self.lo:.2f})", round(2 * p - 1, 3))
@@ -100,7 +113,7 @@ class Detector:
                       UNCERTAIN: f"uncertain: P(ai) = {p:.2f} is inside the uncertain band "
                                  f"[{self.lo:.2f}, {self.hi:.2f})"}[verdict]
         return Verdict(path, verdict, round(float(p), 4), reason, evidence + [model_ev], self.model_info,
-                       loaded.summary(), None)
+                       prepared.summary, None)
 
     def _error(self, path: str, reason: str) -> Verdict:
         return Verdict(path, None, None, f"error: {reason}", [], self.model_info, None, reason)
@@ -127,11 +140,17 @@ class Detector:
         pre = self.backbone.preprocess
 
         def prepare(item):
+            # Everything that needs the full-resolution image (provenance, the model's resize)
+            # happens here, in the worker; only the small model input and the evidence travel on,
+            # so a batch of 80-megapixel images holds no more than ``workers`` of them at once.
             name = item if isinstance(item, (str, Path)) else None
             label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
             try:
                 loaded = load_image(item, name=label if name is None else None, max_pixels=max_pixels)
-                return label, loaded, pre.to_uint8(loaded.image), None
+                prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
+                arr = pre.to_uint8(loaded.image)
+                del loaded
+                return label, prepared, arr, None
             except ImageError as e:
                 return label, None, None, e.reason
 

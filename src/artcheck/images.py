@@ -8,8 +8,11 @@ animations. Any failure raises :class:`ImageError` naming the file and what to d
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,23 +66,51 @@ def _read_bytes(source: str | Path | bytes, name: str | None) -> tuple[bytes, st
     else:
         path = Path(source)
         label = name or str(path)
-        try:
-            size = path.stat().st_size
-        except OSError as e:
-            raise ImageError(label, f"cannot read the file ({e.strerror or e}); check the path and permissions") from e
-        if path.is_dir():
-            raise ImageError(label, "is a directory, not an image file")
-        if size > MAX_FILE_BYTES:
-            raise ImageError(label, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise ImageError(label, f"cannot read the file ({e.strerror or e}); check permissions") from e
+        data = _read_regular_file(path, label)
     if not data:
         raise ImageError(label, "empty file (0 bytes); re-export or re-download it")
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(label, f"{len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit")
     return data, label
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a non-regular file is, in words; None for a regular file."""
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _read_regular_file(path: Path, label: str) -> bytes:
+    """The bytes of a regular file, never blocking: FIFOs, sockets, devices, directories,
+    dangling links and link loops are refused, each by name, before anything is read."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ImageError(label, "is a symbolic link loop (the link points back to itself); fix or remove the link") from e
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            raise ImageError(label, f"is a dangling symbolic link (its target {os.readlink(path)!r} does not exist); "
+                             "fix or remove the link") from e
+        raise ImageError(label, f"cannot read the file ({e.strerror or e}); check the path and permissions") from e
+    what = _not_regular(st.st_mode)
+    if what:
+        raise ImageError(label, f"is {what}, not an image file; only regular files are read")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(label, f"file is {st.st_size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, open() still returns at once
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ImageError(label, f"cannot read the file ({e.strerror or e}); check permissions") from e
+    with os.fdopen(fd, "rb") as f:
+        what = _not_regular(os.fstat(fd).st_mode)
+        if what:
+            raise ImageError(label, f"is {what}, not an image file; only regular files are read")
+        return f.read(MAX_FILE_BYTES + 1)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -97,6 +128,68 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Ancillary PNG chunks Pillow refuses whole past its limits (PngImagePlugin.MAX_TEXT_CHUNK,
+# decompressed, and MAX_TEXT_MEMORY over all text); the pixels do not depend on them.
+PNG_METADATA_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"iCCP")
+
+
+def _decompressed_over(data: bytes, limit: int) -> bool:
+    """Whether zlib ``data`` inflates to more than ``limit`` bytes (never inflating more than that)."""
+    import zlib
+
+    try:
+        return len(zlib.decompressobj().decompress(data, limit + 1)) > limit
+    except zlib.error:
+        return False
+
+
+def strip_oversized_png_metadata(data: bytes) -> tuple[bytes, list[str]]:
+    """PNG bytes without the text and ICC chunks Pillow would refuse as too large, and a
+    note for each chunk taken out. Linear in the file; inflates at most the limit per chunk."""
+    from PIL import PngImagePlugin
+
+    limit, total_limit = PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY
+    if not data.startswith(PNG_SIGNATURE):
+        return data, []
+    out, notes, pos, text_total = [data[:8]], [], 8, 0
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        body = data[pos + 8:pos + 8 + length]
+        drop = False
+        if ctype in PNG_METADATA_CHUNKS:
+            if ctype == b"tEXt":
+                drop = length > limit or text_total + length > total_limit
+            elif ctype == b"iCCP" or ctype == b"zTXt":
+                sep = body.find(b"\0")
+                drop = sep < 0 or _decompressed_over(body[sep + 2:], limit)
+            else:   # iTXt: keyword \0 flag method lang \0 translated \0 text
+                sep = body.find(b"\0")
+                compressed = sep >= 0 and body[sep + 1:sep + 2] == b"\x01"
+                rest = body[sep + 3:] if sep >= 0 else b""
+                parts = rest.split(b"\0", 2)
+                payload = parts[2] if len(parts) == 3 else b""
+                drop = (_decompressed_over(payload, limit) if compressed else length > limit)
+            if not drop and ctype != b"iCCP":
+                text_total += length
+        if drop:
+            notes.append(f"an oversized {ctype.decode('latin-1')} chunk ({length:,} bytes) was skipped")
+        else:
+            out.append(data[pos:end])
+        if ctype == b"IEND":
+            break
+        pos = end
+    return b"".join(out), notes
+
+
+def _is_metadata_limit(e: Exception) -> bool:
+    msg = str(e).lower()
+    return ("decompressed data too large" in msg or "too much memory used in text chunks" in msg
+            or "max_text_chunk" in msg or "max_text_memory" in msg)
+
+
 def load_image(
     source: str | Path | bytes | Image.Image,
     *,
@@ -112,9 +205,26 @@ def load_image(
     data, label = _read_bytes(source, name)
     sha = hashlib.sha256(data).hexdigest()
     try:
+        return _decode(data, label, sha, max_pixels, data)
+    except ImageError as e:
+        if not (e.__cause__ is not None and _is_metadata_limit(e.__cause__)):
+            raise
+    # A valid image with an oversized text or ICC chunk: decode it without them, and say so
+    stripped, notes = strip_oversized_png_metadata(data)
+    if not notes:
+        raise ImageError(label, "a metadata chunk is over Pillow's size limits and could not be skipped; "
+                         "re-export the image without its metadata")
+    loaded = _decode(stripped, label, sha, max_pixels, data)
+    loaded.info["artcheck_skipped_chunks"] = notes
+    return loaded
+
+
+def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes) -> LoadedImage:
+    """Decode ``decodable`` (``data`` itself, or ``data`` with oversized chunks taken out)."""
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(decodable))
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(label, f"declares {width}x{height} pixels, over the {max_pixels}-pixel limit; downscale it first")

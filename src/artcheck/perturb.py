@@ -185,9 +185,14 @@ def image_seed(img: Image.Image, salt: int = 0) -> int:
 
 
 def random_processing(img: Image.Image, seed: int) -> Image.Image:
-    """Training augmentation: the processing history a shared image picks up (resize, blur,
-    JPEG or WebP at random strengths), so that format and resampling carry no label."""
+    """Training augmentation: the processing history a shared image picks up (crop, resize,
+    blur, JPEG or WebP at random strengths), so that format, framing and resampling carry no label."""
     rng = np.random.default_rng(seed)
+    if rng.random() < 0.5:    # a crop keeping 60-100% of each side, anywhere in the frame
+        fw, fh = rng.uniform(0.6, 1.0, size=2)
+        w, h = max(8, round(img.width * fw)), max(8, round(img.height * fh))
+        left, top = int(rng.integers(0, img.width - w + 1)), int(rng.integers(0, img.height - h + 1))
+        img = img.crop((left, top, left + w, top + h))
     if rng.random() < 0.7:
         img = resize(img, float(rng.uniform(0.5, 1.0)))
     if rng.random() < 0.3:

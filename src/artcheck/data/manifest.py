@@ -98,6 +98,8 @@ class Manifest:
             records = []
             for line_no, row in enumerate(reader, start=2):
                 values = {k: (row.get(k) or "").strip() for k in known}
+                if not values["style"] and row.get("kind"):   # github-art and wild-dev call it kind
+                    values["style"] = row["kind"].strip()
                 p = Path(values["path"])
                 # absolute, so a split.csv written by one run matches the dataset read from any cwd
                 values["path"] = os.path.abspath(p if p.is_absolute() else (path.parent / p))

@@ -13,7 +13,13 @@ from artcheck.provenance.evidence import INFO, STRONG, Evidence
 EXIF_USER_COMMENT = 0x9286
 EXIF_SOFTWARE = 0x0131
 EXIF_IFD = 0x8769
-A1111_RE = re.compile(r"Steps:\s*\d+.*Sampler:", re.S)
+# A1111's parameters: "Steps: N" somewhere before "Sampler:". Matched in linear time (one
+# rfind, then a pattern anchored on a literal with no unbounded backtracking); never with
+# "Steps:.*Sampler:", which is quadratic in the text (a regex bomb, issue 15).
+STEPS_RE = re.compile(r"Steps:[ \t]{0,16}\d")
+# Generation parameters longer than this are reported as oversized, not scanned. Real ones
+# (prompt, negative prompt, settings) run to a few KB; 64 KB leaves room for long prompts.
+MAX_PARAMETERS_CHARS = 64 * 1024
 AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia")
 GENERATOR_SOFTWARE = ("NovelAI", "Midjourney", "DALL-E", "DALL·E", "Stable Diffusion", "Firefly", "ComfyUI",
                       "InvokeAI", "Fooocus", "Imagen", "Leonardo.Ai", "Ideogram")
@@ -69,10 +75,19 @@ def _json(value) -> dict | list | None:
         return None
 
 
+def looks_like_a1111(params: str) -> bool:
+    """"Steps: <digit>" before the last "Sampler:", in time linear in ``params``."""
+    end = params.rfind("Sampler:")
+    return end > 0 and STEPS_RE.search(params, 0, end) is not None
+
+
 def _generator_text_evidence(info: dict, comment: str) -> list[Evidence]:
     out = []
     params = _text(info.get("parameters", "")) or comment
-    if params and A1111_RE.search(params):
+    if len(params) > MAX_PARAMETERS_CHARS:
+        out.append(Evidence("metadata", f"a generation-parameters text of {len(params):,} characters is embedded, over "
+                                        f"the {MAX_PARAMETERS_CHARS:,}-character limit; not scanned", INFO))
+    elif params and looks_like_a1111(params):
         tool = "Fooocus" if "Fooocus" in params else "Automatic1111-style"
         out.append(Evidence("metadata", f"{tool} generation parameters (prompt, steps, sampler) are embedded", STRONG))
     prompt, workflow = _json(info.get("prompt", "")), _json(info.get("workflow", ""))
@@ -125,6 +140,8 @@ def read_metadata_evidence(loaded) -> list[Evidence]:
     info = loaded.info
     comment = _user_comment(loaded)
     out = _generator_text_evidence(info, comment) + _xmp_evidence(info)
+    out += [Evidence("metadata", f"{note}; the pixels were read without it", INFO)
+            for note in info.get("artcheck_skipped_chunks", [])]
     software = _software(loaded)
     if not out and software and any(g.lower() in software.lower() for g in GENERATOR_SOFTWARE):
         out.append(Evidence("metadata", f"the Software tag names an AI generator ({software[:60]})", STRONG))

@@ -1,18 +1,23 @@
 """FastAPI app: ``POST /v1/check``, ``GET /v1/models``, ``GET /healthz``, the page at ``/``.
 
-Uploads are read into memory under a byte cap (never written to disk, file names never
-used as paths); inference runs in a worker thread behind a bounded queue, answering
-``503`` with ``Retry-After`` when the queue is full. Every bad input is a 4xx JSON error.
+Uploads are read into memory under a byte cap and a time limit (never written to disk,
+file names never used as paths; a body that has not arrived within ``body_timeout_s`` gets
+408). Checking runs in worker processes (``service.workers``) behind a bounded queue:
+``503`` with ``Retry-After`` when the queue is full, ``504`` past the request deadline, when
+the worker is killed and replaced while the others keep serving. A detector passed in
+directly (tests, embedding) runs in a thread instead, where a deadline answers 504 but
+cannot stop the work. Every bad input is a 4xx JSON error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -51,12 +56,24 @@ class _Gate:
         self.inside -= 1
 
 
-async def _read_capped(request: Request, cap: int) -> bytes:
+async def _read_capped(request: Request, cap: int, timeout: float) -> bytes:
+    """The body, at most ``cap`` bytes, all of it within ``timeout`` seconds (else 408)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {cap}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, deadline - loop.time()))
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError as e:
+            raise ApiError(408, "body_timeout", f"the request body did not arrive within {timeout:g} s "
+                           f"({size} bytes received); upload it again on a faster connection",
+                           {"Connection": "close"}) from e
         size += len(chunk)
         if size > cap:
             raise ApiError(413, "request_too_large", f"request body exceeds the {cap}-byte limit")
@@ -69,7 +86,7 @@ async def _parse_files(request: Request, s: ServiceSettings) -> list[tuple[str, 
     if not ctype.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type",
                        f"expected multipart/form-data with one or more 'files' parts, got {ctype or 'no content type'!r}")
-    body = await _read_capped(request, s.max_request_bytes)
+    body = await _read_capped(request, s.max_request_bytes, s.body_timeout_s)
 
     async def stream() -> AsyncIterator[bytes]:
         yield body
@@ -96,10 +113,13 @@ async def _parse_files(request: Request, s: ServiceSettings) -> list[tuple[str, 
     return out
 
 
-def create_app(detector=None, settings: ServiceSettings | None = None, model: str = "default") -> FastAPI:
-    """Build the app. ``detector`` may be given (tests); otherwise it is loaded at startup."""
+def create_app(detector=None, settings: ServiceSettings | None = None, model: str = "default",
+               factory: Callable[[], Any] | None = None) -> FastAPI:
+    """Build the app. ``detector`` may be given (tests, embedding): it runs in threads.
+    Otherwise ``max_concurrency`` worker processes each build one with ``factory`` (default:
+    ``load_detector(model)``; it must be picklable), started with the server."""
     s = settings or ServiceSettings()
-    state: dict[str, Any] = {"detector": detector, "gate": None}
+    state: dict[str, Any] = {"detector": detector, "gate": None, "pool": None}
 
     def get_detector():
         if state["detector"] is None:
@@ -108,11 +128,27 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
             state["detector"] = load_detector(model)
         return state["detector"]
 
+    def model_info() -> dict:
+        if state["pool"] is not None:
+            info = state["pool"].info
+            return {**info["model_info"], "uncertain_band": info["band"], "config": info["config"]}
+        det = get_detector()
+        return {**det.model_info, "uncertain_band": [det.lo, det.hi], "config": det.config}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["gate"] = _Gate(s.max_concurrency, s.max_queue)   # made inside the server's event loop
-        await run_in_threadpool(get_detector)                    # load before the first request
-        yield
+        if state["detector"] is None:
+            from artcheck.detector import load_detector
+            from artcheck.service.workers import WorkerPool
+
+            make = factory or functools.partial(load_detector, model)
+            state["pool"] = await run_in_threadpool(WorkerPool, make, s.max_concurrency)   # ready before requests
+        try:
+            yield
+        finally:
+            if state["pool"] is not None:
+                state["pool"].close()
 
     app = FastAPI(title="artcheck", version=__version__, lifespan=lifespan,
                   description="Was this image made by a human or generated by an AI?")
@@ -123,16 +159,33 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model_loaded": state["detector"] is not None}
+        pool = state["pool"]
+        return {"status": "ok", "model_loaded": state["detector"] is not None or pool is not None,
+                "workers": "processes" if pool is not None else "threads",
+                "workers_recycled": pool.recycled if pool is not None else 0}
 
     @app.get("/v1/models")
     async def models() -> dict:
-        det = get_detector()
-        cfg = det.config
+        info = model_info()
+        cfg = info.pop("config")
         card = {k: cfg.get(k) for k in ("recipe", "backbone", "n_images", "training_data")}
         metrics = (cfg.get("metrics") or {}).get("loso_clean_at_0.5")
-        return {"models": [{**det.model_info, "uncertain_band": [det.lo, det.hi], "card": card,
-                            "held_out_metrics": metrics, "explain": False}]}
+        return {"models": [{**info, "card": card, "held_out_metrics": metrics, "explain": False}]}
+
+    def run_checks(items: list[bytes]) -> list:
+        from artcheck.detector import Verdict
+        from artcheck.service.workers import CheckTimeout, WorkerCrashed
+
+        if state["pool"] is None:
+            return list(get_detector().check_many(items, max_pixels=s.max_pixels))
+        try:
+            return [Verdict.from_dict(d) for d in state["pool"].check(items, s.max_pixels, s.request_timeout_s)]
+        except CheckTimeout as e:
+            raise ApiError(504, "timeout", f"checking took longer than {s.request_timeout_s:g} s; the work was "
+                           "stopped. Send fewer or smaller images per request") from e
+        except WorkerCrashed as e:
+            raise ApiError(503, "worker_crashed", f"the checking worker ended unexpectedly ({e}); it was restarted, "
+                           "retry shortly") from e
 
     @app.post("/v1/check")
     async def check(request: Request) -> JSONResponse:
@@ -141,16 +194,16 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
         try:
             with gate:
                 async with gate.sem:
-                    det = get_detector()
-                    work = run_in_threadpool(lambda: list(det.check_many([d for _, d in files],
-                                                                         max_pixels=s.max_pixels)))
-                    verdicts = await asyncio.wait_for(work, timeout=s.request_timeout_s)
+                    work = run_in_threadpool(run_checks, [d for _, d in files])
+                    # process workers enforce the deadline themselves; a thread can only be abandoned
+                    grace = 5.0 if state["pool"] is not None else 0.0
+                    verdicts = await asyncio.wait_for(work, timeout=s.request_timeout_s + grace)
         except ApiError as e:
             if e.status == 503:
                 e.headers = {"Retry-After": str(s.retry_after_s)}
             raise
         except asyncio.TimeoutError as e:
-            raise ApiError(504, "timeout", f"checking took longer than {s.request_timeout_s} s") from e
+            raise ApiError(504, "timeout", f"checking took longer than {s.request_timeout_s:g} s") from e
         for (name, _), v in zip(files, verdicts):
             v.path = name
         results = [v.to_dict() for v in verdicts]

@@ -1,0 +1,108 @@
+"""Recipe choice for the default detector on the full training pool (wild-dev, github-art and
+the extra package sources): feature sets, heads, augmentation and source balancing, every
+figure held out by source.
+
+    python scripts/extra_sources.py && python benchmarks/recipes.py [--folds 8] [--out benchmarks/results/recipes.json]
+
+To keep the comparison affordable on 2 cores, hold-out units (sources; siblings and
+near-duplicate groups merged) are dealt into ``--folds`` grouped folds: every source is
+still scored only by heads that never saw it. The chosen recipe is then reported with full
+leave-one-source-out by ``artcheck build-detector``. Features come from the cache that
+``python benchmarks/pool.py --extract`` fills (about 30 minutes cold on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pool import N_AUG, pool_data  # noqa: E402
+
+from artcheck.backbones import get_backbone  # noqa: E402
+from artcheck.build_detector import (ROBUST_VARIANT, Recipe, feature_views, held_out_summary,  # noqa: E402
+                                     holdout_units, loso_logits, training_manifest)
+from artcheck.probe import _sigmoid  # noqa: E402
+
+SHIPPED_BEFORE = "mean patch of blocks 1,3,..,11"
+C = 0.003
+
+
+def recipes() -> list[Recipe]:
+    return [
+        Recipe("embedding", True, C=C),
+        Recipe("last block (CLS + mean patch)", True, C=C),
+        Recipe(SHIPPED_BEFORE, True, C=C),
+        Recipe("mean patch of all blocks", True, C=C),
+        Recipe("mean patch of blocks 6..11", True, C=C),
+        Recipe("CLS of blocks 1,3,..,11", True, C=C),
+        Recipe("CLS + mean patch of blocks 1,3,..,11", True, C=C),
+        Recipe("CLS + mean patch of all blocks", True, C=C),
+        Recipe("CLS + mean patch of all blocks", False, C=C),          # the issue's plain baseline
+        Recipe(SHIPPED_BEFORE, True, head="ensemble", C=C),
+        Recipe("CLS + mean patch of all blocks", True, head="ensemble", C=C),
+        Recipe(SHIPPED_BEFORE, True, head="mlp"),
+        Recipe(SHIPPED_BEFORE, False, C=C),
+        Recipe(SHIPPED_BEFORE, True, balance_sources=False, C=C),
+        Recipe(SHIPPED_BEFORE, True, C=0.0003),
+        Recipe(SHIPPED_BEFORE, True, C=0.03),
+    ]
+
+
+def fold_units(units: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
+    """Deal hold-out units into ``folds`` folds, largest first, balancing AI and human counts."""
+    if folds <= 0:
+        return units
+    sizes = sorted(((int((units == u).sum()), u) for u in np.unique(units)), reverse=True)
+    load = np.zeros((folds, 2))
+    out = np.empty(len(units), dtype=object)
+    for _n, u in sizes:
+        m = units == u
+        need = np.array([(y[m] == 0).sum(), (y[m] == 1).sum()])
+        k = int(np.argmin((load + need).max(axis=1)))
+        load[k] += need
+        out[m] = f"fold{k}"
+    return out.astype(str)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folds", type=int, default=8, help="grouped folds of hold-out units (0: one per unit)")
+    ap.add_argument("--out", default="benchmarks/results/recipes.json")
+    ap.add_argument("--only", nargs="*", type=int, help="indices of recipes to run")
+    args = ap.parse_args()
+    manifest = training_manifest(pool_data())
+    y = np.array([r.target for r in manifest])
+    src = np.array([r.source for r in manifest])
+    groups = np.array([r.group for r in manifest])
+    views = feature_views(get_backbone("clip-vit-b16", fetch=True), [r.path for r in manifest], N_AUG)
+    units = fold_units(holdout_units(src, groups), y, args.folds)
+    print(f"{len(y)} images, {len(set(src))} sources, {len(set(holdout_units(src, groups)))} hold-out units "
+          f"in {len(set(units))} folds", flush=True)
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    for i, r in enumerate(recipes()):
+        if args.only and i not in args.only:
+            continue
+        t0 = time.perf_counter()
+        lg = loso_logits(views, y, src, r, N_AUG, ("clean", ROBUST_VARIANT), units=units)
+        res = {"recipe": r.name, "clean": held_out_summary(y, _sigmoid(lg["clean"]), src),
+               "robust": held_out_summary(y, _sigmoid(lg[ROBUST_VARIANT]), src),
+               "seconds": round(time.perf_counter() - t0, 1)}
+        results[r.name] = res
+        c, rb = res["clean"], res["robust"]
+        print(f"[{i}] {r.name}: pooled {c['pooled']['balanced_accuracy']:.3f}/{c['pooled']['roc_auc']:.3f} "
+              f"macro {c['macro']['balanced_accuracy']:.3f}/{c['macro']['roc_auc']:.3f} "
+              f"human->ai {c['pooled']['human_called_ai']:.3f}; processed {rb['pooled']['balanced_accuracy']:.3f}/"
+              f"{rb['pooled']['roc_auc']:.3f} ({res['seconds']} s)", flush=True)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
