@@ -36,3 +36,20 @@ def test_default_detector_on_the_bundled_samples(capsys):
     assert verdicts["ai-with-generator-metadata.png"].p_ai == pytest.approx(verdicts["ai-photo-qwen.png"].p_ai, abs=0.02)
     assert main(["demo"]) == 0
     assert "known labels" in capsys.readouterr().out
+
+
+@pytest.mark.network
+def test_model_card_sample_scores_are_what_the_shipped_code_computes():
+    """The card's scores for the bundled samples are recomputed here; drift (a code change that
+    alters features, a machine that computes differently) fails this test."""
+    from artcheck.build_detector import bundled_sample_scores
+
+    cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
+    recorded = {s["file"]: s["p_ai"] for s in cfg["bundled_samples"]}
+    now = {s["file"]: s["p_ai"] for s in bundled_sample_scores(ASSETS / "default")}
+    assert set(now) == set(recorded)
+    drift = {k: (recorded[k], now[k]) for k in now if abs(now[k] - recorded[k]) > 0.002}
+    assert not drift, f"sample scores drifted from the model card: {drift}"
+    card = (ASSETS / "default" / "MODEL_CARD.md").read_text()
+    for name, p in recorded.items():
+        assert f"| {name} |" in card and f"{p:.3f}" in card

@@ -137,3 +137,37 @@ def test_layer_pooling_exposes_each_block_and_drops_the_graph_output(tmp_path):
     wrong = BackboneSpec(**{**spec.__dict__, "block_tensor": "/vision_model/encoder/layers.{i}/Add_1_output_0"})
     with pytest.raises(ValueError, match="expected a tiny ViT.*layers.0/Add_1_output_0.*weights verify tiny-vit"):
         OnnxBackbone(wrong, tmp_path / "vit.onnx")
+
+
+def test_exact_int8_rewrite_gives_the_exact_integer_product(tmp_path):
+    """Signed INT8 weights become unsigned with shifted zero points: the same (a - za)(w - zw)
+    on every CPU, with no 16-bit saturation (the cause of card/demo drift, issue 14)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from artcheck.backbones import _exact_int8
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (64, 16), dtype=np.int8)
+    w[:, 0] = 127          # large weights: where a saturating u8 x s8 kernel would clip
+    zw = rng.integers(-3, 4, (16,), dtype=np.int8)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w", "xz", "zw"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [2, 16]),
+                               helper.make_tensor_value_info("xq", TensorProto.UINT8, [2, 64]),
+                               helper.make_tensor_value_info("xz", TensorProto.UINT8, [])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(zw, "zw")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    assert _exact_int8(model) == 2
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert inits["w"].dtype == np.uint8 and inits["zw"].dtype == np.uint8
+    x = (rng.normal(size=(2, 64)) * 50).astype(np.float32)
+    x[:, :8] = 200.0       # activations near 255 after quantisation
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    y, xq, xz = sess.run(None, {"x": x})
+    expected = (xq.astype(np.int64) - int(xz)) @ (w.astype(np.int64) - zw.astype(np.int64))
+    assert np.array_equal(y, expected)

@@ -465,7 +465,7 @@ def build_detector_cmd(
     data: list[str] = typer.Option(..., "--data", help="labelled datasets (repeatable); reserved sources are refused"),
     out_dir: Path = typer.Option(..., "--out", help="folder for detector.json, head.json and MODEL_CARD.md"),
     backbone: str = typer.Option("clip-vit-b16"),
-    augment_copies: int = typer.Option(2, "--augment-copies", help="processed copies of each training image"),
+    augment_copies: int = typer.Option(1, "--augment-copies", help="processed copies of each training image"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Build a calibrated detector, choosing its recipe by leave-one-source-out results."""
