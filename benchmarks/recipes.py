@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=8, help="grouped folds of hold-out units (0: one per unit)")
     ap.add_argument("--out", default="benchmarks/results/recipes.json")
     ap.add_argument("--only", nargs="*", type=int, help="indices of recipes to run")
+    ap.add_argument("--dino", action="store_true", help="also the ViT-S/14 (DINOv2 layout) tokens, alone and beside "
+                    "CLIP's (extracts its features: about 15 minutes cold)")
     args = ap.parse_args()
     manifest = training_manifest(pool_data())
     y = np.array([r.target for r in manifest])
@@ -86,17 +88,30 @@ def main() -> None:
           f"in {len(set(units))} folds", flush=True)
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    for i, r in enumerate(recipes()):
-        if args.only and i not in args.only:
-            continue
+    jobs = [(i, r.name, r, views, None) for i, r in enumerate(recipes()) if not args.only or i in args.only]
+    if args.dino:
+        from artcheck.build_detector import FEATURE_SETS, columns
+
+        dino = feature_views(get_backbone("vit-s14-focus", fetch=True), [r.path for r in manifest], N_AUG)
+        width = 384
+        dino_mean = np.concatenate([np.arange(b * 2 * width + width, (b + 1) * 2 * width) for b in range(1, 12, 2)])
+        dino_all = np.arange(dino["clean"].shape[1])
+        clip_cols = columns(FEATURE_SETS[SHIPPED_BEFORE])
+        both = {k: np.hstack([views[k][:, clip_cols], dino[k][:, dino_mean]]) for k in views}
+        base = Recipe(SHIPPED_BEFORE, True, C=C)
+        jobs += [(100, "DINO ViT-S/14: mean patch of blocks 1,3,..,11 + processing augmentation", base, dino, dino_mean),
+                 (101, "DINO ViT-S/14: CLS + mean patch of all blocks + processing augmentation", base, dino, dino_all),
+                 (102, "CLIP + DINO: mean patch of blocks 1,3,..,11 of both + processing augmentation", base, both,
+                  np.arange(both["clean"].shape[1]))]
+    for i, name, r, vv, cols in jobs:
         t0 = time.perf_counter()
-        lg = loso_logits(views, y, src, r, N_AUG, ("clean", ROBUST_VARIANT), units=units)
-        res = {"recipe": r.name, "clean": held_out_summary(y, _sigmoid(lg["clean"]), src),
+        lg = loso_logits(vv, y, src, r, N_AUG, ("clean", ROBUST_VARIANT), units=units, cols=cols)
+        res = {"recipe": name, "clean": held_out_summary(y, _sigmoid(lg["clean"]), src),
                "robust": held_out_summary(y, _sigmoid(lg[ROBUST_VARIANT]), src),
                "seconds": round(time.perf_counter() - t0, 1)}
-        results[r.name] = res
+        results[name] = res
         c, rb = res["clean"], res["robust"]
-        print(f"[{i}] {r.name}: pooled {c['pooled']['balanced_accuracy']:.3f}/{c['pooled']['roc_auc']:.3f} "
+        print(f"[{i}] {name}: pooled {c['pooled']['balanced_accuracy']:.3f}/{c['pooled']['roc_auc']:.3f} "
               f"macro {c['macro']['balanced_accuracy']:.3f}/{c['macro']['roc_auc']:.3f} "
               f"human->ai {c['pooled']['human_called_ai']:.3f}; processed {rb['pooled']['balanced_accuracy']:.3f}/"
               f"{rb['pooled']['roc_auc']:.3f} ({res['seconds']} s)", flush=True)

@@ -5,7 +5,8 @@ them in the default detector's training set.
     (needs the package index, ../shared/data/wild-dev and data/extra)
 
 Only sources whose licence allows shipping them (public domain, CC0, MIT). Human photographs
-come from the scikit-image and matplotlib wheels (in no training set). The other picks come
+come from the scikit-image and matplotlib wheels (in no training set); the human 3D render is
+ray traced here with POV-Ray (`apt-get install povray`) from scripts/scenes/still_life.pov. The other picks come
 from training sources (wild-dev's MIT wheels, the public-domain clip art, the MIT demo game,
 OpenCV's samples) and are copied byte for byte: ``artcheck build-detector`` leaves out every
 training image whose bytes equal a bundled sample's, so they are held out of the build. The
@@ -92,6 +93,23 @@ def matplotlib_photo(rows: list) -> None:
     rows.append((name, "human", "photo", licence, f"PyPI {MATPLOTLIB}: {member}", "no"))
 
 
+SCENE = ROOT / "scripts" / "scenes" / "still_life.pov"
+
+
+def povray_render(rows: list) -> None:
+    """A human-made 3D render: POV-Ray 3.7 (Debian package povray) on a scene written for this
+    project. Ray tracing, not a generator: the kind of CG the pool's 3D renders are."""
+    import shutil
+
+    if not shutil.which("povray"):
+        raise SystemExit("the 3D render sample needs POV-Ray: apt-get install povray")
+    name = "human-3d-render-povray.png"
+    subprocess.run(["povray", f"+I{SCENE}", f"+O{OUT / name}", "+W384", "+H384", "+A0.1", "+R2", "-D", "-V"],
+                   check=True, capture_output=True)
+    rows.append((name, "human", "3d-render", "MIT (scene written for artcheck, rendered with POV-Ray 3.7)",
+                 f"scripts/scenes/still_life.pov rendered by Debian povray at 384x384", "no"))
+
+
 def pool_picks(rows: list) -> dict[str, Path]:
     """Copy each pick byte for byte from its training folder (so the build can recognise and skip it)."""
     picked = {}
@@ -131,6 +149,7 @@ def main() -> None:
     rows: list = []
     photos(rows)
     matplotlib_photo(rows)
+    povray_render(rows)
     picked = pool_picks(rows)
     provenance_examples(rows, picked[POOL_PICKS[0][0]])
     with (OUT.parent / "SAMPLES.csv").open("w", newline="") as f:

@@ -61,3 +61,27 @@ def browser(tmp_path):
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     yield driver
     driver.quit()
+
+
+def serve_on_loopback(app, start_timeout: float = 120.0):
+    """Run ``app`` in a real uvicorn on a free loopback port (a generator: yields the port,
+    then stops the server). Shared by the browser and hostile-input tests."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    yield port
+    server.should_exit = True
+    thread.join(20)

@@ -1,9 +1,6 @@
 """End to end: the real server on a loopback port, the page driven in headless Chromium."""
 
 import shutil
-import socket
-import threading
-import time
 
 import pytest
 
@@ -16,29 +13,14 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def server(tiny_detector_dir):
     from artcheck.detector import load_detector
     from artcheck.service.app import create_app
+    from conftest import serve_on_loopback
 
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(load_detector(tiny_detector_dir)), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "server did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    for port in serve_on_loopback(create_app(load_detector(tiny_detector_dir)), start_timeout=20):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_page_checks_an_image(server, browser, synth_dir, tmp_path):

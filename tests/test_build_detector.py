@@ -176,3 +176,51 @@ def test_scores_by_source_picture(tmp_path):
     with Image.open(out) as im:
         assert im.width > 800 and im.height > 200
         assert len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 50   # something was drawn
+
+
+def test_near_duplicate_groups_join_their_sources_into_one_hold_out_unit():
+    from artcheck.build_detector import holdout_units
+
+    src = np.array(["a", "a", "b", "b", "c", "wesnoth-story", "wesnoth-portraits"])
+    groups = np.array(["g1", "", "g1", "", "g2", "", ""])
+    units = holdout_units(src, groups)
+    assert units[0] == units[2] == units[3]           # a and b share group g1: held out together
+    assert units[4] != units[0] and units[5] == units[6]
+
+
+def test_an_ensemble_of_probes_ships_as_one_linear_probe():
+    from artcheck.build_detector import ensemble_probe
+    from artcheck.probe import LinearProbe
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 12))
+    y = (X[:, 0] + X[:, 6] + rng.normal(size=200) > 0).astype(int)
+    sets = [np.arange(0, 6), np.arange(4, 12)]       # overlapping column sets
+    probes = [LinearProbe().fit(X[:, c], y, Cs=(1.0,)) for c in sets]
+    merged, cols = ensemble_probe(probes, sets, 12)
+    mean_logit = np.mean([p.decision_function(X[:, c]) for p, c in zip(probes, sets)], axis=0)
+    assert np.allclose(merged.decision_function(X[:, cols]), mean_logit)
+
+
+def test_macro_figures_weigh_every_source_the_same():
+    from artcheck.build_detector import held_out_summary
+
+    y = np.array([1] * 100 + [1] * 10 + [0] * 50)
+    src = np.array(["big-ai"] * 100 + ["small-ai"] * 10 + ["human"] * 50)
+    p = np.r_[np.full(100, 0.9), np.full(10, 0.1), np.full(50, 0.2)]   # the small AI source is all wrong
+    r = held_out_summary(y, p, src, hi=0.8)
+    assert r["pooled"]["balanced_accuracy"] == pytest.approx((100 / 110 + 1) / 2)
+    assert r["macro"]["balanced_accuracy"] == pytest.approx(((1 + 0) / 2 + 1) / 2)
+    assert r["macro"]["roc_auc"] < r["pooled"]["roc_auc"]
+    assert r["pooled"]["human_called_ai_at_band"] == 0.0
+
+
+def test_generator_families():
+    from artcheck.build_detector import generator_family
+
+    assert generator_family("FLUX.1-dev") == "flux"
+    assert generator_family("sdxl-realvisxl-v3-turbo") == "sdxl"
+    assert generator_family("sd3.5-large") == "sd3"
+    assert generator_family("dalle2") == "gpt/gemini/api"
+    assert generator_family("sd1.5-finetune (Deliberate v2)") == "sd1/2"
+    assert generator_family("kandinsky-3") == "other"

@@ -121,36 +121,20 @@ def test_watermark_reader_in_strips_equals_the_whole_image():
 
 # -- the server -------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def live_server(tiny_detector_dir):
     """A real uvicorn on loopback, checking in two worker processes with a 3 s deadline."""
     import functools
 
-    import uvicorn
-
     from artcheck.service.app import create_app
     from artcheck.service.settings import ServiceSettings
+    from conftest import serve_on_loopback
     from tiny_backbone import load_tiny_detector
 
     settings = ServiceSettings(max_concurrency=2, max_queue=4, request_timeout_s=3, body_timeout_s=2)
     app = create_app(settings=settings, factory=functools.partial(load_tiny_detector, str(tiny_detector_dir), 60.0))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 120
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}", port
-    server.should_exit = True
-    t.join(20)
+    for port in serve_on_loopback(app):
+        yield f"http://127.0.0.1:{port}", port
 
 
 def test_a_check_past_its_deadline_gets_504_and_others_are_served(live_server):

@@ -130,3 +130,13 @@ def test_report_evaluates_first_when_needed_and_names_a_wrong_dir(synth_dir, tmp
     assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
     assert (run / "eval-test" / "metrics.json").is_file() and (tmp_path / "r.html").stat().st_size > 50_000
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "r2.html")]) == 2
+
+
+def test_bare_robustness_flag_means_the_default_sweep():
+    from artcheck.cli import _bare_flags
+
+    assert _bare_flags(["evaluate", "runs/x", "--robustness"]) == ["evaluate", "runs/x", "--robustness", "default"]
+    assert _bare_flags(["evaluate", "runs/x", "--robustness", "--out", "o"])[:4] == [
+        "evaluate", "runs/x", "--robustness", "default"]
+    assert _bare_flags(["evaluate", "runs/x", "--robustness", "jpeg=90"]) == ["evaluate", "runs/x", "--robustness",
+                                                                          "jpeg=90"]

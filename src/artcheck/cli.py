@@ -530,12 +530,27 @@ def _register_lab_commands() -> None:
     import artcheck.lab_cli  # noqa: F401  (registers explain, crossval, make-edited, report)
 
 
+# Options whose value may be left out: the bare flag means this value (issue 16: a bare
+# `--robustness` is the default sweep, as the docs always spelled it).
+OPTIONAL_VALUE_FLAGS = {"--robustness": "default"}
+
+
+def _bare_flags(args: list[str]) -> list[str]:
+    out = []
+    for i, a in enumerate(args):
+        out.append(a)
+        if a in OPTIONAL_VALUE_FLAGS and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUE_FLAGS[a])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     _register_lab_commands()
+    args = _bare_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="artcheck")
+        app(args=args, prog_name="artcheck")
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_SOME_FAILED)
     return EXIT_OK
