@@ -114,7 +114,7 @@ def test_watermark_reader_in_strips_equals_the_whole_image():
         return np.bincount(pos, weights=bits, minlength=n_bits) / np.maximum(np.bincount(pos, minlength=n_bits), 1)
 
     rng = np.random.default_rng(0)
-    img = wm.embed(Image.fromarray(rng.integers(0, 255, (1100, 523, 3), dtype=np.uint8)))   # > one strip
+    img = wm.embed(Image.fromarray(rng.integers(0, 255, (700, 523, 3), dtype=np.uint8)))   # > one strip
     assert np.array_equal(wm.decode_scores(img, 136), whole(img, 136))
     assert wm.bit_accuracy(img) > 0.95
 
@@ -184,3 +184,35 @@ def test_a_stalled_upload_is_cut_off(live_server):
             answer += part
         assert time.monotonic() - t0 < 8
     assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout" in answer
+
+
+def test_pixel_budget_runs_huge_images_one_at_a_time_and_small_ones_together():
+    from artcheck.images import PixelBudget
+
+    budget = PixelBudget(100)
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def work(n):
+        budget.reserve(n)
+        budget.reserve(n)           # a retry in the same thread does not reserve twice (no deadlock)
+        with lock:
+            inside[0] += n
+            peak[0] = max(peak[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= n
+        budget.release()
+
+    threads = [threading.Thread(target=work, args=(80,)) for _ in range(4)]
+    threads += [threading.Thread(target=work, args=(150,))]          # bigger than the budget: runs alone
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads) and peak[0] <= 150 and budget.used == 0
+    small = [threading.Thread(target=work, args=(20,)) for _ in range(5)]
+    for t in small:
+        t.start()
+    for t in small:
+        t.join(10)
+    assert peak[0] <= 150

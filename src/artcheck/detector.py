@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from artcheck.backbones import get_backbone
-from artcheck.images import MAX_PIXELS, ImageError, load_image
+from artcheck.images import MAX_PIXELS, ImageError, PixelBudget, load_image
 from artcheck.labels import AI, HUMAN
 from artcheck.probe import LinearProbe
 from artcheck.provenance import Evidence, collect_evidence
@@ -138,6 +138,9 @@ class Detector:
                    prefetch: int = 2, max_pixels: int = MAX_PIXELS) -> Iterator[Verdict]:
         """Verdicts in input order; decoding runs ahead of inference in a bounded pipeline."""
         pre = self.backbone.preprocess
+        # Pixels decoded and held at full resolution at once, over all decoding threads: one
+        # image at the pixel limit, or several smaller ones (twenty 80-megapixel files: one at a time)
+        budget = PixelBudget(max(max_pixels, 1))
 
         def prepare(item):
             # Everything that needs the full-resolution image (provenance, the model's resize)
@@ -146,13 +149,16 @@ class Detector:
             name = item if isinstance(item, (str, Path)) else None
             label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
             try:
-                loaded = load_image(item, name=label if name is None else None, max_pixels=max_pixels)
+                loaded = load_image(item, name=label if name is None else None, max_pixels=max_pixels,
+                                    reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
                 arr = pre.to_uint8(loaded.image)
                 del loaded
                 return label, prepared, arr, None
             except ImageError as e:
                 return label, None, None, e.reason
+            finally:
+                budget.release()
 
         batches: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
         stop = object()

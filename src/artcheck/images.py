@@ -13,10 +13,11 @@ import hashlib
 import io
 import os
 import stat
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
@@ -195,8 +196,12 @@ def load_image(
     *,
     name: str | None = None,
     max_pixels: int = MAX_PIXELS,
+    reserve: Callable[[int], None] | None = None,
 ) -> LoadedImage:
     """Decode ``source`` (a path, raw bytes or a PIL image) into a :class:`LoadedImage`.
+
+    ``reserve(n_pixels)``, when given, is called once the header is read and before any
+    pixel is decoded (it may block: :class:`PixelBudget` bounds the pixels in flight).
 
     Raises :class:`ImageError` for unreadable, empty, truncated, non-image or oversized input.
     """
@@ -205,7 +210,7 @@ def load_image(
     data, label = _read_bytes(source, name)
     sha = hashlib.sha256(data).hexdigest()
     try:
-        return _decode(data, label, sha, max_pixels, data)
+        return _decode(data, label, sha, max_pixels, data, reserve)
     except ImageError as e:
         if not (e.__cause__ is not None and _is_metadata_limit(e.__cause__)):
             raise
@@ -214,12 +219,13 @@ def load_image(
     if not notes:
         raise ImageError(label, "a metadata chunk is over Pillow's size limits and could not be skipped; "
                          "re-export the image without its metadata")
-    loaded = _decode(stripped, label, sha, max_pixels, data)
+    loaded = _decode(stripped, label, sha, max_pixels, data, reserve)
     loaded.info["artcheck_skipped_chunks"] = notes
     return loaded
 
 
-def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes) -> LoadedImage:
+def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes,
+            reserve: Callable[[int], None] | None = None) -> LoadedImage:
     """Decode ``decodable`` (``data`` itself, or ``data`` with oversized chunks taken out)."""
     try:
         with warnings.catch_warnings():
@@ -229,11 +235,13 @@ def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes
             if width * height > max_pixels:
                 raise ImageError(label, f"declares {width}x{height} pixels, over the {max_pixels}-pixel limit; downscale it first")
             fmt = img.format
+            if reserve is not None:
+                reserve(width * height)
             if getattr(img, "is_animated", False):
                 img.seek(0)
             img.load()
             info = dict(img.info)
-            oriented = ImageOps.exif_transpose(img) or img
+            oriented = _oriented(img)
             rgb = _to_rgb(oriented)
     except ImageError:
         raise
@@ -250,14 +258,54 @@ def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes
     return LoadedImage(rgb, data, label, sha, fmt, width, height, info)
 
 
+EXIF_ORIENTATION = 0x0112
+
+
+def _oriented(img: Image.Image) -> Image.Image:
+    """EXIF orientation applied; the image itself (no full-resolution copy) when there is none."""
+    try:
+        orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - malformed EXIF: leave the pixels as stored
+        return img
+    return img if orientation in (1, None) else (ImageOps.exif_transpose(img) or img)
+
+
 def _from_pil(img: Image.Image, label: str, max_pixels: int) -> LoadedImage:
     """An already-decoded image: no bytes to re-read; the hash covers mode, size and pixels."""
     width, height = img.size
     if width * height > max_pixels:
         raise ImageError(label, f"{width}x{height} pixels, over the {max_pixels}-pixel limit")
     digest = hashlib.sha256(f"{img.mode}:{width}x{height}:".encode() + img.tobytes()).hexdigest()
-    rgb = _to_rgb(ImageOps.exif_transpose(img) or img)
+    rgb = _to_rgb(_oriented(img))
     return LoadedImage(rgb, b"", label, digest, img.format, width, height, dict(img.info))
+
+
+class PixelBudget:
+    """Bounds the pixels being decoded and worked on at once across threads: each thread
+    reserves its image's pixel count before decoding (blocking while the budget is spent)
+    and releases it when done. An image larger than the whole budget waits for the others
+    and then runs alone, so memory is bounded by the budget or by one image, whichever is larger."""
+
+    def __init__(self, pixels: int):
+        self.total, self.used = pixels, 0
+        self.cond = threading.Condition()
+        self.local = threading.local()
+
+    def reserve(self, n: int) -> None:
+        if getattr(self.local, "held", 0):   # a retry of the same image in this thread: already reserved
+            return
+        with self.cond:
+            self.cond.wait_for(lambda: self.used == 0 or self.used + n <= self.total)
+            self.used += n
+        self.local.held = getattr(self.local, "held", 0) + n
+
+    def release(self) -> None:
+        """Release what this thread reserved (a no-op when it reserved nothing)."""
+        n, self.local.held = getattr(self.local, "held", 0), 0
+        if n:
+            with self.cond:
+                self.used -= n
+                self.cond.notify_all()
 
 
 def open_rgb(source: str | Path | bytes | Image.Image, **kw: Any) -> Image.Image:

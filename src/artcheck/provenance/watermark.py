@@ -45,23 +45,23 @@ def _haar_ll(x: np.ndarray) -> np.ndarray:
     return (x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
 
 
-STRIP_BLOCK_ROWS = 64   # block rows per strip: 512 pixel rows, so memory stays bounded at any size
+STRIP_BLOCK_ROWS = 16   # block rows per strip: 128 pixel rows, so memory stays bounded at any size
 
 
 def decode_scores(img: Image.Image, n_bits: int) -> np.ndarray:
     """Mean bit value (0..1) for each of the ``n_bits`` watermark positions.
 
-    Works through the image in strips of 512 pixel rows (whole 4x4 blocks of the half-size
+    Works through the image in strips of 128 pixel rows (whole 4x4 blocks of the half-size
     approximation band), so an 80-megapixel image costs tens of MB, not gigabytes; the result
     is the same as on the whole image at once."""
-    rgb = np.asarray(img.convert("RGB") if img.mode != "RGB" else img)
-    ll_rows, ll_cols = rgb.shape[0] // 2, rgb.shape[1] // 2
-    rows, cols = ll_rows // BLOCK, ll_cols // BLOCK
+    img = img.convert("RGB") if img.mode != "RGB" else img
+    rows, cols = (img.height // 2) // BLOCK, (img.width // 2) // BLOCK
     ones = np.zeros(n_bits)
     counts = np.zeros(n_bits)
     for r0 in range(0, rows, STRIP_BLOCK_ROWS):
         r1 = min(rows, r0 + STRIP_BLOCK_ROWS)
-        strip = rgb[r0 * 2 * BLOCK: r1 * 2 * BLOCK, : cols * 2 * BLOCK]
+        # one strip of pixels at a time, straight from the image (no full-size array)
+        strip = np.asarray(img.crop((0, r0 * 2 * BLOCK, cols * 2 * BLOCK, r1 * 2 * BLOCK)))
         ll = _haar_ll(_u_channel(strip))
         n = r1 - r0
         blocks = ll.reshape(n, BLOCK, cols, BLOCK).transpose(0, 2, 1, 3)
