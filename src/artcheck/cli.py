@@ -243,7 +243,19 @@ def demo(
     labels = _sample_labels(folder)
     if labels and fmt == "table":
         out.print("known labels: " + ", ".join(f"{k} = {v}" for k, v in labels.items()))
+        rows = {Path(v.path).name: v for v in _LAST_CHECK.get("rows", [])}
+        wrong = [f"{n} ({labels[n].split()[0]}, called {v.verdict}, P(ai) {v.p_ai:.2f})" for n, v in rows.items()
+                 if n in labels and v.verdict not in (labels[n].split()[0], "uncertain")]
+        unsure = [f"{n} ({labels[n].split()[0]}, P(ai) {v.p_ai:.2f})" for n, v in rows.items()
+                  if n in labels and v.verdict == "uncertain"]
+        right = len(rows) - len(wrong) - len(unsure)
+        out.print(f"[bold]{right} of {len(rows)} right[/]; wrong: {', '.join(wrong) or 'none'}; "
+                  f"uncertain: {', '.join(unsure) or 'none'}. None of these images was trained on "
+                  "(the model card lists its held-out error rates).")
     raise typer.Exit(code)
+
+
+_LAST_CHECK: dict[str, list] = {}
 
 
 def _sample_labels(folder: Path) -> dict[str, str]:
@@ -340,6 +352,7 @@ def check(
     for v in iter_with_progress(detector.check_many(files, batch_size=batch_size, workers=workers), len(files), show):
         writer.add(v)
     counts = writer.finish(out)
+    _LAST_CHECK["rows"] = writer.rows      # for `demo`, which compares them with the samples' labels
     if explain_dir is not None:
         _explain_all(detector, writer.rows, explain_dir, show)
     if not quiet:
