@@ -300,10 +300,10 @@ class MLPHead:
 
 
 def fit_head(views: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray, src: np.ndarray, recipe: Recipe,
-             n_aug: int, backbone: str = ""):
-    """The recipe's head fitted on ``rows`` (clean plus processed copies when it augments).
-    Returns (model with decision_function, its columns)."""
-    col_sets = recipe_blocks(recipe)
+             n_aug: int, backbone: str = "", cols: np.ndarray | None = None):
+    """The recipe's head fitted on ``rows`` (clean plus processed copies when it augments), on
+    its named feature set or on ``cols``. Returns (model with decision_function, its columns)."""
+    col_sets = recipe_blocks(recipe) if cols is None else [cols]
     keys = ["clean"] + ([f"aug{k + 1}" for k in range(n_aug)] if recipe.augment else [])
     if recipe.head == "mlp":
         cols = col_sets[0]
@@ -335,12 +335,7 @@ def loso_logits(views: dict[str, np.ndarray], y: np.ndarray, src: np.ndarray, re
         tr = units != s
         if len(np.unique(y[tr])) < 2:
             continue
-        if cols is not None:
-            keys = ["clean"] + ([f"aug{k + 1}" for k in range(n_aug)] if recipe.augment else [])
-            model, use = _fit_probe([views[k][tr][:, cols] for k in keys], y[tr], src[tr], recipe.balance_sources,
-                                    C=recipe.C), cols
-        else:
-            model, use = fit_head(views, np.flatnonzero(tr), y, src, recipe, n_aug)
+        model, use = fit_head(views, np.flatnonzero(tr), y, src, recipe, n_aug, cols=cols)
         for v in eval_views:
             out[v][~tr] = model.decision_function(views[v][~tr][:, use])
     return out
