@@ -81,11 +81,12 @@ def test_special_files_each_get_their_own_error_and_nothing_blocks(tmp_path):
     (tmp_path / "manifest.csv").write_text("path,label\n")      # a dataset's own file: not an image
     files, missing = expand_paths([str(tmp_path)])
     names = sorted(Path(f).name for f in files)
-    assert names == ["dangling.png", "linked-dir", "loop.png", "ok.png", "x.png"] and not missing
+    assert names == ["dangling.png", "dir.png", "linked-dir", "loop.png", "ok.png", "x.png"] and not missing
+    assert expand_paths([str(tmp_path / "dir.png")])[0] == [str(tmp_path / "dir.png")]   # named: its own row
     errors = {}
 
     def read_all():
-        for f in files + [str(tmp_path / "dir.png")]:
+        for f in files:
             try:
                 load_image(f)
             except ImageError as e:

@@ -37,6 +37,8 @@ def _walk(root: Path) -> list[str]:
             if os.path.islink(os.path.join(dirpath, d)):
                 dirnames.remove(d)
                 out.append(os.path.join(dirpath, d))
+            elif is_image_path(d):      # a directory named like an image: its own row, and walked
+                out.append(os.path.join(dirpath, d))
         out += [os.path.join(dirpath, f) for f in filenames
                 if not f.startswith(".") and f.lower() not in DATASET_FILES]
     return sorted(out)
@@ -49,7 +51,7 @@ def expand_paths(args: Iterable[str]) -> tuple[list[str], list[str]]:
     for arg in args:
         p = Path(arg)
         if p.is_dir():          # a folder named on the command line is walked, even through a link
-            files += _walk(p)
+            files += ([str(p)] if is_image_path(p) else []) + _walk(p)
         elif p.exists() or p.is_symlink():
             files.append(str(p))
         elif any(ch in arg for ch in "*?["):
