@@ -144,8 +144,8 @@ class Detector:
 
         def prepare(item):
             # Everything that needs the full-resolution image (provenance, the model's resize)
-            # happens here, in the worker; only the small model input and the evidence travel on,
-            # so a batch of 80-megapixel images holds no more than ``workers`` of them at once.
+            # happens here, in the worker, inside the pixel budget; only the small model input and
+            # the evidence travel on into the batch.
             name = item if isinstance(item, (str, Path)) else None
             label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
             try:
