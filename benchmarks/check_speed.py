@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from artcheck.data.synthetic import make_image
-from artcheck.detector import load_detector
+from artcheck.detect.detector import load_detector
 
 
 def rss_mb() -> float:
@@ -75,7 +75,7 @@ def main() -> None:
     json.dump(result, sys.stdout, indent=2)
     print()
     if args.card:
-        from artcheck.build_detector import store_in_card
+        from artcheck.lab.build_detector import store_in_card
         store_in_card(Path(args.card), "speed", {**result, "command": "python benchmarks/check_speed.py "
                                                                         + " ".join(sys.argv[1:])})
 

@@ -5,7 +5,7 @@
 Also reports stratified 5-fold cross-validation grouped by near-duplicate (pHash) group,
 sources mixed, to show how far in-distribution figures sit above LOSO.
 
-Feature types: raw pixels (32x32 RGB), forensic features (artcheck.forensic: radial
+Feature types: raw pixels (32x32 RGB), forensic features (artcheck.lab.forensic: radial
 spectrum, high-frequency energy, noise and NPR residual statistics; no weights), and
 frozen CLIP ViT-B/16 features (the projected embedding; the mean patch tokens of blocks
 1,3,..,11, the default detector's recipe), and the pooled ImageNet trunks of MobileNetV2 and
@@ -28,10 +28,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import WILD_DEV, fmt, grouped_folds, write_json  # noqa: E402
 
-from artcheck.build_detector import FEATURE_SETS, _features, columns  # noqa: E402
+from artcheck.lab.build_detector import FEATURE_SETS, _features, columns  # noqa: E402
 from artcheck.data import read_dataset  # noqa: E402
-from artcheck.evaluate import binary_metrics  # noqa: E402
-from artcheck.forensic import forensic_features  # noqa: E402
+from artcheck.lab.evaluate import binary_metrics  # noqa: E402
+from artcheck.lab.forensic import forensic_features  # noqa: E402
 from artcheck.images import open_rgb  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def loso(make, X, y, src, folds=None):
 
 
 def feature_table(paths):
-    from artcheck.backbones import get_backbone
+    from artcheck.detect.backbones import get_backbone
 
     out, ms = {}, {}
     t = time.perf_counter()

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from artcheck.data import read_dataset
-from artcheck.evaluate import Predictions, binary_metrics
+from artcheck.lab.evaluate import Predictions, binary_metrics
 
 N_BOOT = 1000   # bootstrap resamples for 95% intervals
 WILD_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wild-dev"
@@ -110,7 +110,7 @@ def shipped_training_data() -> list[str]:
 
 def training_pool(data: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(paths, labels, sources) of training data folders; reserved sources are refused."""
-    from artcheck.build_detector import check_not_reserved
+    from artcheck.lab.build_detector import check_not_reserved
     from artcheck.data import Manifest
 
     manifest = Manifest([r for d in data for r in read_dataset(d)])

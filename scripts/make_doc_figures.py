@@ -9,9 +9,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from artcheck import perturb
+from artcheck.lab import perturb
 from artcheck.images import load_image
-from artcheck.robustness import DEFAULT_SPEC
+from artcheck.lab.robustness import DEFAULT_SPEC
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "artcheck" / "assets" / "samples"
 TILE = 192

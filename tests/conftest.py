@@ -20,10 +20,10 @@ def synth_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_detector_dir(synth_dir, tmp_path_factory):
     """A detector folder: tiny ONNX backbone + a probe fitted and calibrated on synthetic data."""
-    from artcheck.backbones import get_backbone
+    from artcheck.detect.backbones import get_backbone
     from artcheck.data import read_dataset
-    from artcheck.features import extract
-    from artcheck.probe import LinearProbe
+    from artcheck.detect.features import extract
+    from artcheck.detect.probe import LinearProbe
     from tiny_backbone import NAME, register
 
     root = tmp_path_factory.mktemp("det")

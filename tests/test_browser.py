@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
 
 @pytest.fixture()
 def server(tiny_detector_dir):
-    from artcheck.detector import load_detector
+    from artcheck.detect.detector import load_detector
     from artcheck.service.app import create_app
     from conftest import serve_on_loopback
 

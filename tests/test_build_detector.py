@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from artcheck.build_detector import (FEATURE_SETS, TARGET_AI_MISS, TARGET_HUMAN_FPR, check_not_reserved,
+from artcheck.lab.build_detector import (FEATURE_SETS, TARGET_AI_MISS, TARGET_HUMAN_FPR, check_not_reserved,
                                      choose_calibration, columns, cross_fitted, ece, pick_band)
 from artcheck.data.manifest import Manifest, Record
 
@@ -46,7 +46,7 @@ def test_cross_fitted_platt_keeps_the_ranking_and_calibrates():
 
 
 def test_feature_sets_stay_inside_the_clip_layout():
-    from artcheck.backbones import get_spec
+    from artcheck.detect.backbones import get_spec
 
     dim = get_spec("clip-vit-b16").feature_dim
     for name, ranges in FEATURE_SETS.items():
@@ -55,7 +55,7 @@ def test_feature_sets_stay_inside_the_clip_layout():
 
 
 def test_source_weights_even_out_sources_within_each_class():
-    from artcheck.build_detector import source_weights
+    from artcheck.lab.build_detector import source_weights
 
     y = np.array([1] * 6 + [0] * 12)
     src = np.array(["a"] * 2 + ["b"] * 4 + ["big"] * 10 + ["small"] * 2)
@@ -69,7 +69,7 @@ def test_source_weights_even_out_sources_within_each_class():
 def test_image_seed_follows_pixels_not_position():
     from PIL import Image
 
-    from artcheck import perturb
+    from artcheck.lab import perturb
 
     a = Image.new("RGB", (64, 64), (10, 200, 30))
     b = Image.new("RGB", (64, 64), (200, 10, 30))
@@ -82,7 +82,7 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
     import json
     from importlib import resources
 
-    from artcheck.build_detector import model_card
+    from artcheck.lab.build_detector import model_card
 
     cfg = json.loads((resources.files("artcheck") / "assets" / "default" / "detector.json").read_text())
     cfg.pop("speed", None)
@@ -99,7 +99,7 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
 
 
 def test_sibling_sources_are_held_out_together(monkeypatch):
-    from artcheck import build_detector as bd
+    from artcheck.lab import build_detector as bd
 
     seen = []
     real = bd._fit_probe
@@ -139,7 +139,7 @@ def test_model_card_independent_evaluation_section_and_store_in_card(tmp_path):
     import json
     from importlib import resources
 
-    from artcheck.build_detector import model_card, store_in_card
+    from artcheck.lab.build_detector import model_card, store_in_card
 
     shipped = resources.files("artcheck") / "assets" / "default"
     cfg = json.loads((shipped / "detector.json").read_text())
@@ -165,7 +165,7 @@ def test_scores_by_source_picture(tmp_path):
     pytest.importorskip("matplotlib")
     from PIL import Image
 
-    from artcheck.plots import plot_scores_by_source
+    from artcheck.lab.plots import plot_scores_by_source
 
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(20), np.zeros(40)].astype(int)
@@ -179,7 +179,7 @@ def test_scores_by_source_picture(tmp_path):
 
 
 def test_near_duplicate_groups_join_their_sources_into_one_hold_out_unit():
-    from artcheck.build_detector import holdout_units
+    from artcheck.lab.build_detector import holdout_units
 
     src = np.array(["a", "a", "b", "b", "c", "wesnoth-story", "wesnoth-portraits"])
     groups = np.array(["g1", "", "g1", "", "g2", "", ""])
@@ -189,8 +189,8 @@ def test_near_duplicate_groups_join_their_sources_into_one_hold_out_unit():
 
 
 def test_an_ensemble_of_probes_ships_as_one_linear_probe():
-    from artcheck.build_detector import ensemble_probe
-    from artcheck.probe import LinearProbe
+    from artcheck.lab.build_detector import ensemble_probe
+    from artcheck.detect.probe import LinearProbe
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 12))
@@ -203,7 +203,7 @@ def test_an_ensemble_of_probes_ships_as_one_linear_probe():
 
 
 def test_macro_figures_weigh_every_source_the_same():
-    from artcheck.build_detector import held_out_summary
+    from artcheck.lab.build_detector import held_out_summary
 
     y = np.array([1] * 100 + [1] * 10 + [0] * 50)
     src = np.array(["big-ai"] * 100 + ["small-ai"] * 10 + ["human"] * 50)
@@ -216,7 +216,7 @@ def test_macro_figures_weigh_every_source_the_same():
 
 
 def test_generator_families():
-    from artcheck.build_detector import generator_family
+    from artcheck.lab.build_detector import generator_family
 
     assert generator_family("FLUX.1-dev") == "flux"
     assert generator_family("sdxl-realvisxl-v3-turbo") == "sdxl"

@@ -9,7 +9,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("torch")
 pytest.importorskip("skops")
 
-from artcheck import runs  # noqa: E402
+from artcheck.lab import runs  # noqa: E402
 from artcheck.cli import main  # noqa: E402
 from artcheck.models.classical import ESTIMATOR_NAMES  # noqa: E402
 
@@ -32,8 +32,8 @@ def test_every_classical_model_trains_evaluates_and_predicts(synth_dir, tmp_path
 
 
 def test_linear_probe_on_backbone_features_chooses_c_by_cv(synth_dir, tmp_path, tiny_detector_dir):
-    from artcheck.config import TrainConfig
-    from artcheck.train import train
+    from artcheck.lab.config import TrainConfig
+    from artcheck.lab.train import train
 
     run = tmp_path / "probe"
     train(TrainConfig(data=str(synth_dir), model="probe-clip", model_kwargs={"backbone": "tiny-highpass"},
@@ -72,7 +72,7 @@ def test_backbone_features_are_cached_by_input(tiny_detector_dir, tmp_path, monk
 
 def test_torch_backbone_features_for_classical_models(synth_dir, tmp_path, monkeypatch):
     """MobileNetV2's pooled trunk as features (weights not fetched here: pretrained=False via a stub)."""
-    from artcheck import backbones
+    from artcheck.detect import backbones
     from artcheck.models import create_model
 
     monkeypatch.setenv("ARTCHECK_CACHE", str(tmp_path / "cache"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from artcheck.cli import main
-from artcheck.detector import load_detector
+from artcheck.detect.detector import load_detector
 
 ASSETS = Path(str(resources.files("artcheck") / "assets"))
 
@@ -43,7 +43,7 @@ def test_default_detector_on_the_bundled_samples(capsys):
 def test_model_card_sample_scores_are_what_the_shipped_code_computes():
     """The card's scores for the bundled samples are recomputed here; drift (a code change that
     alters features, a machine that computes differently) fails this test."""
-    from artcheck.build_detector import bundled_sample_scores
+    from artcheck.lab.build_detector import bundled_sample_scores
 
     cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
     recorded = {s["file"]: s["p_ai"] for s in cfg["bundled_samples"]}

@@ -6,12 +6,12 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artcheck.backbones import get_backbone
+from artcheck.detect.backbones import get_backbone
 from artcheck.cli import main
 from artcheck.data import read_dataset
-from artcheck.detector import load_detector
-from artcheck.features import FeatureCache, extract
-from artcheck.probe import LinearProbe
+from artcheck.detect.detector import load_detector
+from artcheck.detect.features import FeatureCache, extract
+from artcheck.detect.probe import LinearProbe
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +128,9 @@ def test_dynamic_quantised_backbone_is_batch_invariant(tmp_path):
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import quantize_dynamic
 
-    from artcheck.backbones import BackboneSpec, OnnxBackbone
-    from artcheck.preprocess import PreprocessConfig
-    from artcheck.weights import WeightSource
+    from artcheck.detect.backbones import BackboneSpec, OnnxBackbone
+    from artcheck.detect.preprocess import PreprocessConfig
+    from artcheck.detect.weights import WeightSource
 
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.normal(size=(3 * 8 * 8, 16)).astype(np.float32), "w")

@@ -7,7 +7,7 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 
 from artcheck.cli import main  # noqa: E402
-from artcheck.explain import gradcam, model_score, occlusion  # noqa: E402
+from artcheck.lab.explain import gradcam, model_score, occlusion  # noqa: E402
 
 SIZE, PATCH = 32, 8
 

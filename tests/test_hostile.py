@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artcheck.check_cli import expand_paths
+from artcheck.cli.output import expand_paths
 from artcheck.images import ImageError, load_image
 from artcheck.provenance.metadata import MAX_PARAMETERS_CHARS, looks_like_a1111, read_metadata_evidence
 

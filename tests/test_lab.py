@@ -13,7 +13,7 @@ from artcheck.data import read_dataset  # noqa: E402
 
 @pytest.mark.parametrize("by,mode", [("generator", "matrix"), ("source", "matrix"), ("source", "all-but-one")])
 def test_crossval_cells_never_share_images_and_hold_both_classes(synth_dir, by, mode):
-    from artcheck.crossval import plan_cells
+    from artcheck.lab.crossval import plan_cells
 
     rows, cells = plan_cells(read_dataset(synth_dir), by, mode)
     assert cells and all(not isinstance(v, str) for v in cells.values())
@@ -26,7 +26,7 @@ def test_crossval_cells_never_share_images_and_hold_both_classes(synth_dir, by, 
 
 
 def test_crossval_needs_two_groups(synth_dir):
-    from artcheck.crossval import plan_cells
+    from artcheck.lab.crossval import plan_cells
 
     with pytest.raises(ValueError, match="at least two values of style with 10 or more"):
         plan_cells(read_dataset(synth_dir), "style")
@@ -81,8 +81,8 @@ def test_edited_class_three_class_training_and_confusion(synth_dir, tmp_path):
 
 def test_training_time_perturbation_touches_about_the_asked_fraction():
     from artcheck.data.synthetic import make_image
-    from artcheck.preprocess import PreprocessConfig
-    from artcheck.train import pixel_fn
+    from artcheck.detect.preprocess import PreprocessConfig
+    from artcheck.lab.train import pixel_fn
 
     pre = PreprocessConfig((64, 64))
     fn, clean = pixel_fn(pre, perturbation="text=0.8", fraction=0.5), pixel_fn(pre)
@@ -91,7 +91,7 @@ def test_training_time_perturbation_touches_about_the_asked_fraction():
     assert 0.3 < np.mean(changed) < 0.7
     assert changed == [not np.array_equal(fn(i), clean(i)) for i in imgs]       # same choice every time
     with pytest.raises(ValueError, match="NAME=STRENGTH"):
-        from artcheck.config import TrainConfig
+        from artcheck.lab.config import TrainConfig
         TrainConfig(data="x", perturb="sepia")
 
 

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from artcheck.models import create_model, list_models
-from artcheck.preprocess import PreprocessConfig
+from artcheck.detect.preprocess import PreprocessConfig
 
 SEED_CNNS = ["bird-lotfi", "bird-lotfi-128", "mai-cnn", "bn-cnn", "plain-cnn"]
 

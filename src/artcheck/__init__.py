@@ -22,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(models, name)
     if name in ("load_detector", "Detector", "Verdict"):
-        from artcheck import detector
+        from artcheck.detect import detector
 
         return getattr(detector, name)
     raise AttributeError(f"module 'artcheck' has no attribute {name!r}")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from artcheck import perturb
 from artcheck.data.manifest import Manifest
 from artcheck.data.scan import scan
 from artcheck.images import load_image
+from artcheck.lab import perturb
 from artcheck.labels import EDITED, HUMAN
 from artcheck.progress import track
 

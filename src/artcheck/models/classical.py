@@ -5,7 +5,7 @@ the estimator). Registered names are ``ESTIMATOR-FEATURES``, e.g. ``logreg-foren
 
 - features ``pixels``: raw RGB at 32x32 (3,072 values; the seed project's reduced
   resolution, which is what keeps memory bounded: the scan caches 3 KB per image);
-- ``forensic``: 28 weight-free values (:mod:`artcheck.forensic`: radial spectrum,
+- ``forensic``: 28 weight-free values (:mod:`artcheck.lab.forensic`: radial spectrum,
   high-frequency energy, noise and NPR residual statistics) on a 256 px centre crop;
 - ``clip``: the 512-d projected CLIP ViT-B/16 embedding (UnivFD's feature), from the
   verified INT8 ONNX backbone, about 5 images/s on 2 cores (``model_kwargs: {backbone: NAME}``
@@ -33,9 +33,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from artcheck.detect.preprocess import PreprocessConfig, predict_proba_images
 from artcheck.labels import CLASSES
 from artcheck.models.registry import register_model
-from artcheck.preprocess import PreprocessConfig, predict_proba_images
 
 SKOPS_FILE = "model.skops"
 # Types a saved pipeline may hold beyond skops' defaults (trees, neighbour indexes).
@@ -81,9 +81,9 @@ def _feature_preprocess(kind: str, backbone: str) -> PreprocessConfig:
     if kind == "pixels":
         return PreprocessConfig((32, 32))
     if kind == "forensic":
-        from artcheck.forensic import FORENSIC_SIZE
+        from artcheck.lab.forensic import FORENSIC_SIZE
         return PreprocessConfig((FORENSIC_SIZE, FORENSIC_SIZE), crop="center")
-    from artcheck.backbones import get_spec
+    from artcheck.detect.backbones import get_spec
     return get_spec(backbone).preprocess
 
 
@@ -110,7 +110,7 @@ class ClassicalModel:
         if self.feature_kind == "pixels":
             return batch_uint8.reshape(len(batch_uint8), -1).astype(np.float32) / 255.0
         if self.feature_kind == "forensic":
-            from artcheck.forensic import forensic_features
+            from artcheck.lab.forensic import forensic_features
             return np.stack([forensic_features(Image.fromarray(a)) for a in batch_uint8])
         return self._backbone_features(batch_uint8)
 
@@ -119,9 +119,8 @@ class ClassicalModel:
         cross-validation cells and repeated runs on the same images cost one forward pass each."""
         import hashlib
 
-        from artcheck.features import FeatureCache
-
-        from artcheck.backbones import embedding_columns, get_backbone
+        from artcheck.detect.backbones import embedding_columns, get_backbone
+        from artcheck.detect.features import FeatureCache
 
         if self._backbone is None:
             self._backbone = get_backbone(self.backbone_name, fetch=True)

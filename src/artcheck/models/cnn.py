@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from artcheck.detect.preprocess import PreprocessConfig, predict_proba_images
 from artcheck.labels import AI, CLASSES
 from artcheck.models.registry import register_model
-from artcheck.preprocess import PreprocessConfig, predict_proba_images
 
 
 class SeedCNN(nn.Module):

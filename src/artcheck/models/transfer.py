@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from artcheck.backbones import get_spec
+from artcheck.detect.backbones import get_spec
+from artcheck.detect.weights import WeightsError, resolve
 from artcheck.models.cnn import SeedCNN
 from artcheck.models.registry import register_model
-from artcheck.weights import WeightsError, resolve
 
 
 class TransferModel(SeedCNN):

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from artcheck import __version__
-from artcheck.check_cli import summary
+from artcheck.detect.detector import summary
 from artcheck.service.settings import ServiceSettings
 
 
@@ -123,7 +123,7 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
 
     def get_detector():
         if state["detector"] is None:
-            from artcheck.detector import load_detector
+            from artcheck.detect.detector import load_detector
 
             state["detector"] = load_detector(model)
         return state["detector"]
@@ -139,7 +139,7 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
     async def lifespan(app: FastAPI):
         state["gate"] = _Gate(s.max_concurrency, s.max_queue)   # made inside the server's event loop
         if state["detector"] is None:
-            from artcheck.detector import load_detector
+            from artcheck.detect.detector import load_detector
             from artcheck.service.workers import WorkerPool
 
             make = factory or functools.partial(load_detector, model)
@@ -173,7 +173,7 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
         return {"models": [{**info, "card": card, "held_out_metrics": metrics, "explain": False}]}
 
     def run_checks(items: list[bytes]) -> list:
-        from artcheck.detector import Verdict
+        from artcheck.detect.detector import Verdict
         from artcheck.service.workers import CheckTimeout, WorkerCrashed
 
         if state["pool"] is None:

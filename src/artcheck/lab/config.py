@@ -14,7 +14,7 @@ from artcheck.labels import parse_classes
 
 def parse_perturb(text: str) -> tuple[str, float]:
     """``"text=0.5"`` -> ("text", 0.5), checked against the perturbation library."""
-    from artcheck.perturb import PERTURBATIONS
+    from artcheck.lab.perturb import PERTURBATIONS
 
     name, _, value = text.partition("=")
     try:

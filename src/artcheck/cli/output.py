@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 from rich.console import Console
 from rich.table import Table
 
-from artcheck.detector import Verdict
+from artcheck.detect.detector import Verdict, summary
 from artcheck.images import is_image_path
 
 FORMATS = ("table", "json", "jsonl", "csv")
@@ -62,11 +62,6 @@ def expand_paths(args: Iterable[str]) -> tuple[list[str], list[str]]:
         else:
             files.append(str(p))   # reported per file as unreadable, never dropped
     return files, missing
-
-
-def summary(verdicts: list[Verdict]) -> dict[str, int]:
-    counts = Counter(v.verdict or "error" for v in verdicts)
-    return {"checked": len(verdicts), **{k: counts.get(k, 0) for k in ("ai", "human", "uncertain", "error")}}
 
 
 def summary_line(s: dict[str, int]) -> str:

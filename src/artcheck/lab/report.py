@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from artcheck import runs
+from artcheck.lab import runs
 
 EXAMPLES_PER_KIND = 4
 THUMB = 256
@@ -31,7 +31,7 @@ def _data_uri(data: bytes, mime: str) -> str:
 
 
 def _fig_uri(fig) -> str:
-    from artcheck.plots import plt
+    from artcheck.lab.plots import plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -70,7 +70,7 @@ def roc_calibration_figure(y: np.ndarray, p: np.ndarray):
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from artcheck.plots import plt
+    from artcheck.lab.plots import plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
     if len(set(y.tolist())) == 2:
@@ -103,8 +103,8 @@ def pick_examples(rows: list[dict], y: np.ndarray, p: np.ndarray, k: int = EXAMP
 
 
 def _example_cards(model: Any, rows: list[dict], y: np.ndarray, p: np.ndarray, name: str) -> str:
-    from artcheck.explain import explain, overlay
     from artcheck.images import ImageError, load_image
+    from artcheck.lab.explain import explain, overlay
 
     parts = []
     for kind, idx in pick_examples(rows, y, p).items():
@@ -141,7 +141,7 @@ th{background:#f4f4f4} .fig{max-width:100%} .grid{display:flex;flex-wrap:wrap;ga
 
 def build_report(run_dir: str | Path, eval_dir: str | Path | None = None, examples: bool = True) -> str:
     """The HTML text. ``eval_dir`` defaults to RUN_DIR/eval-test (write it with ``artcheck evaluate``)."""
-    from artcheck.plots import plt
+    from artcheck.lab.plots import plt
 
     run = Path(run_dir)
     if not (run / runs.CONFIG_FILE).is_file():
@@ -184,14 +184,14 @@ def build_report(run_dir: str | Path, eval_dir: str | Path | None = None, exampl
     history = [json.loads(line) for line in (run / runs.HISTORY_FILE).read_text().splitlines() if line.strip()] \
         if (run / runs.HISTORY_FILE).is_file() else []
     if history:
-        from artcheck.plots import plot_history
+        from artcheck.lab.plots import plot_history
 
         buf = io.BytesIO()
         plot_history(history, buf)
         body.append("<h2>Training curves</h2>" + _img(_data_uri(buf.getvalue(), "image/png"), "training curves"))
 
     if (ev / "robustness.json").is_file():
-        from artcheck import robustness
+        from artcheck.lab import robustness
 
         result = json.loads((ev / "robustness.json").read_text())
         fig_path = io.BytesIO()
@@ -202,7 +202,7 @@ def build_report(run_dir: str | Path, eval_dir: str | Path | None = None, exampl
                            ["perturbation", "strength", "balanced acc", "AUC", "human FPR"]))
 
     for cv_path in sorted(run.rglob("crossval.json")):
-        from artcheck import crossval
+        from artcheck.lab import crossval
 
         result = json.loads(cv_path.read_text())
         buf = io.BytesIO()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,10 +21,11 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from artcheck.backbones import get_backbone
+from artcheck.detect import exported
+from artcheck.detect.backbones import get_backbone
+from artcheck.detect.probe import LinearProbe
 from artcheck.images import MAX_PIXELS, ImageError, PixelBudget, load_image
 from artcheck.labels import AI, HUMAN
-from artcheck.probe import LinearProbe
 from artcheck.provenance import Evidence, collect_evidence
 from artcheck.provenance.evidence import STRONG
 
@@ -52,6 +54,12 @@ class Verdict:
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
         return cls(d["path"], d["verdict"], d["p_ai"], d.get("reason", ""),
                    [Evidence(**e) for e in d.get("evidence", [])], d.get("model", {}), d.get("image"), d.get("error"))
+
+
+def summary(verdicts: list[Verdict]) -> dict[str, int]:
+    """How many were checked, and how many of them got each verdict (``error``: could not be checked)."""
+    counts = Counter(v.verdict or "error" for v in verdicts)
+    return {"checked": len(verdicts), **{k: counts.get(k, 0) for k in ("ai", "human", "uncertain", "error")}}
 
 
 @dataclass
@@ -203,8 +211,11 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
     cfg_path = folder / DETECTOR_FILE
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{folder}: no {DETECTOR_FILE}; pass --model default or a folder written by "
-                                "'artcheck build-detector'")
+                                "'artcheck build-detector' or 'artcheck export RUN --out DIR'")
     config = json.loads(cfg_path.read_text())
+    if config.get("kind") == exported.KIND:        # a trained run, exported whole ('artcheck export')
+        return Detector(exported.ExportedModel(folder, config, threads), exported.ProbabilityColumn(), config,
+                        threshold=threshold, provenance=provenance)
     head = LinearProbe.load(folder / config["head"])
     backbone = get_backbone(config["backbone"], fetch=fetch, threads=threads)
     return Detector(backbone, head, config, threshold=threshold, provenance=provenance)

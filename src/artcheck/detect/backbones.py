@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from artcheck.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig
-from artcheck.weights import WeightSource, resolve
+from artcheck.detect.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig
+from artcheck.detect.weights import WeightSource, resolve
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

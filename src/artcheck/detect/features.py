@@ -16,9 +16,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from artcheck.detect.weights import cache_dir
 from artcheck.images import ImageError, load_image
 from artcheck.progress import track
-from artcheck.weights import cache_dir
 
 
 class FeatureCache:

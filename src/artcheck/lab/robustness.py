@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from artcheck import perturb
 from artcheck.data.manifest import Manifest
-from artcheck.evaluate import binary_metrics
 from artcheck.images import ImageError, load_image
+from artcheck.lab import perturb
+from artcheck.lab.evaluate import binary_metrics
 from artcheck.progress import track
 
 DEFAULT_SPEC: dict[str, list[float]] = {
@@ -76,7 +76,7 @@ def sweep(score: Callable[[list[Image.Image]], np.ndarray], manifest: Manifest,
 
 
 def plot(result: dict, path: Path, title: str = "robustness") -> None:
-    from artcheck.plots import plt
+    from artcheck.lab.plots import plt
 
     names = list(result["perturbations"])
     cols = min(4, len(names))

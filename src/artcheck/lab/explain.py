@@ -150,8 +150,8 @@ def explain(model: Any, img: Image.Image, method: str = "auto", grid: int = DEFA
 
 def load_explainable(target: str | Path) -> tuple[Any, str]:
     """A run directory, ``default`` or a detector folder -> (model with a score, its name)."""
-    from artcheck import runs
-    from artcheck.detector import DETECTOR_FILE, load_detector
+    from artcheck.detect.detector import DETECTOR_FILE, load_detector
+    from artcheck.lab import runs
 
     if str(target) == "default" or (Path(target) / DETECTOR_FILE).is_file():
         det = load_detector(str(target), provenance=False)

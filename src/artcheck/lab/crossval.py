@@ -18,9 +18,9 @@ rest, how well does it do on j's images against unseen others?".
 from __future__ import annotations
 
 import json
-from collections import Counter
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from artcheck.data.manifest import Manifest, Record
-from artcheck.evaluate import binary_metrics
+from artcheck.lab.evaluate import binary_metrics
 
 MODES = ("matrix", "all-but-one")
 BY = ("generator", "source", "style")
@@ -97,10 +97,10 @@ def train_fitter(model: str, epochs: int, seed: int, overrides: dict[str, Any] |
     """Train any registered model (CNN, transfer or classical) with ``artcheck train`` on a cell's
     records (val carved from train), and predict with it."""
     def fit(train_manifest: Manifest, work: Path):
-        from artcheck import runs
-        from artcheck.config import TrainConfig
-        from artcheck.evaluate import predict_manifest
-        from artcheck.train import train
+        from artcheck.lab import runs
+        from artcheck.lab.config import TrainConfig
+        from artcheck.lab.evaluate import predict_manifest
+        from artcheck.lab.train import train
 
         csv_path = work / "cell.csv"
         train_manifest.to_csv(csv_path)
@@ -173,7 +173,7 @@ def crossval(manifest: Manifest, by: str, fit: Fit, mode: str = "matrix", seed: 
 
 
 def plot(result: dict[str, Any], path: Path, title: str = "") -> None:
-    from artcheck.plots import plt
+    from artcheck.lab.plots import plt
 
     rows, cols = result["rows"], result["columns"]
     keys = [("roc_auc", "AUC"), ("balanced_accuracy", "balanced accuracy"), ("accuracy_on_group", "accuracy on the tested group")]

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from artcheck import perturb, runs
-from artcheck.backbones import embedding_columns, get_backbone, get_spec
 from artcheck.data import Manifest, read_dataset
-from artcheck.detector import DETECTOR_FILE
-from artcheck.features import FeatureCache, extract
+from artcheck.detect.backbones import embedding_columns, get_backbone, get_spec
+from artcheck.detect.detector import DETECTOR_FILE
+from artcheck.detect.features import FeatureCache, extract
+from artcheck.detect.probe import LinearProbe, _sigmoid
 from artcheck.images import load_image
-from artcheck.probe import LinearProbe, _sigmoid
+from artcheck.lab import perturb, runs
 
 # Sources kept for independent evaluation (../shared/data/wild-dev/README.md). Never trained on.
 # That README reserves every comfyui-workflow-templates wheel but media-image, media-api and
@@ -397,7 +397,7 @@ def held_out_summary(y: np.ndarray, p: np.ndarray, src: np.ndarray, hi: float | 
 
 
 def _metrics(y, p, threshold=0.5):
-    from artcheck.evaluate import binary_metrics
+    from artcheck.lab.evaluate import binary_metrics
 
     m = binary_metrics(y, p, threshold)
     return {k: m[k] for k in ("balanced_accuracy", "roc_auc", "human_false_positive_rate", "accuracy")}
@@ -596,7 +596,7 @@ def bundled_sample_scores(detector_dir: Path) -> list[dict]:
     import csv
     from importlib import resources
 
-    from artcheck.detector import load_detector
+    from artcheck.detect.detector import load_detector
 
     folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
     det = load_detector(detector_dir, fetch=False)
@@ -682,7 +682,7 @@ def independent_lines(ev: dict | None) -> list[str]:
 
 def store_in_card(folder: Path, key: str, value: dict) -> None:
     """Store benchmark figures in a detector's config under ``key`` and re-render its model card."""
-    from artcheck.detector import DETECTOR_FILE
+    from artcheck.detect.detector import DETECTOR_FILE
     cfg = json.loads((folder / DETECTOR_FILE).read_text())
     cfg[key] = value
     (folder / DETECTOR_FILE).write_text(json.dumps(cfg, indent=2) + "\n")

@@ -11,7 +11,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-
 WEIGHTS_FILE = "model.safetensors"
 MODEL_FILE = "model.json"
 CONFIG_FILE = "config.json"

@@ -23,15 +23,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from artcheck import perturb, runs
-from artcheck.config import TrainConfig, parse_perturb
 from artcheck.data import leave_one_out, read_dataset, split_manifest, subset
 from artcheck.data.manifest import Manifest, Record
 from artcheck.data.scan import ScanResult, scan
+from artcheck.detect.preprocess import PreprocessConfig
 from artcheck.images import load_image
+from artcheck.lab import perturb, runs
+from artcheck.lab.config import TrainConfig, parse_perturb
 from artcheck.labels import CLASSES, parse_classes
 from artcheck.models import create_model
-from artcheck.preprocess import PreprocessConfig
 from artcheck.progress import console, progress_enabled
 
 log = logging.getLogger(__name__)
@@ -294,5 +294,5 @@ def _finish(run_dir: Path, result: RunResult) -> None:
         "epochs_run": len(result.history), "interrupted": result.interrupted, "skipped_files": len(result.skipped),
     })
     if result.history:
-        from artcheck.plots import plot_history
+        from artcheck.lab.plots import plot_history
         plot_history(result.history, run_dir / "curves.png")

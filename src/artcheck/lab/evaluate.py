@@ -192,7 +192,7 @@ def to_markdown(report: Report) -> str:
 
 def write_report(report: Report, out_dir: str | Path) -> Path:
     """metrics.json, metrics.md, confusion_matrix.png and predictions.csv under ``out_dir``."""
-    from artcheck.plots import plot_confusion
+    from artcheck.lab.plots import plot_confusion
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

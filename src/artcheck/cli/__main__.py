@@ -1,0 +1,5 @@
+import sys
+
+from artcheck.cli import main
+
+sys.exit(main())
