@@ -78,3 +78,34 @@ def load_tiny_detector(folder: str, sleep_s: float = 0.0):
 
     det.check_many = check_many
     return det
+
+
+def build_exported_detector(folder: Path) -> Path:
+    """A detector folder of the kind 'artcheck export' writes (``kind: onnx-model``), built without
+    torch: the high-pass filters, a fixed linear layer and a sigmoid, so P(ai) varies per image.
+    Any process can load it with ``--model FOLDER`` (no registration needed)."""
+    import json
+
+    from artcheck.detect.exported import KIND, sha256_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    inits = [numpy_helper.from_array(_filters(), "w"),
+             numpy_helper.from_array(np.array([[40.0], [40.0], [-3.0], [-3.0]], np.float32), "lin"),
+             numpy_helper.from_array(np.array([-2.0], np.float32), "bias"),
+             numpy_helper.from_array(np.array([-1], np.int64), "flat")]
+    nodes = [helper.make_node("Conv", ["pixels", "w"], ["c"]), helper.make_node("Abs", ["c"], ["a"]),
+             helper.make_node("GlobalAveragePool", ["a"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "lin"], ["m"]), helper.make_node("Add", ["m", "bias"], ["z"]),
+             helper.make_node("Sigmoid", ["z"], ["s"]), helper.make_node("Reshape", ["s", "flat"], ["p_ai"])]
+    graph = helper.make_graph(nodes, "tiny-exported",
+                              [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["n", 3, 32, 32])],
+                              [helper.make_tensor_value_info("p_ai", TensorProto.FLOAT, ["n"])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(folder / "model.onnx"))
+    config = {"name": "tiny-exported", "version": "1", "kind": KIND, "graph": "model.onnx",
+              "graph_sha256": sha256_file(folder / "model.onnx"),
+              "preprocess": PreprocessConfig((32, 32), mean=(0.5,) * 3, std=(0.5,) * 3).to_dict(),
+              "uncertain_band": [0.4, 0.6]}
+    (folder / "detector.json").write_text(json.dumps(config))
+    return folder

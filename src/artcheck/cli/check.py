@@ -70,6 +70,12 @@ def check(
     explain_dir: Optional[Path] = typer.Option(None, "--explain", help="also write a heat map per image into this "
                                                "folder (occlusion: 65 forward passes an image, about 13 s on 2 cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or summary line"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write results to this .jsonl, .csv or .parquet "
+                                            "(a folder of parts) in fsynced batches, instead of stdout"),
+    resume: bool = typer.Option(False, "--resume", help="continue --out: skip files already in it (same path, size "
+                                "and modification time) and append the rest"),
+    flush_every: int = typer.Option(64, "--flush-every", help="with --out: rows per fsynced batch (a crash loses at "
+                                    "most one batch; a batch is also written after 5 s)"),
 ) -> None:
     """Check images: verdict (ai, human, uncertain), calibrated P(ai) and the reasons.
 
@@ -101,6 +107,13 @@ def check(
         detector = load_detector(model, threshold=threshold, provenance=not no_provenance)
     except (ValueError, FileNotFoundError, WeightsError) as e:
         _fail(e)
+    if out_file is not None:
+        if explain_dir is not None:
+            _fail(UsageFailure("--explain keeps every result in memory; it cannot be combined with --out"))
+        _check_to_file(detector, files, out_file, resume, flush_every, fmt, threshold, batch_size, workers, quiet)
+        return
+    if resume:
+        _fail(UsageFailure("--resume continues a result file: pass it with --out FILE"))
     writer = Writer(fmt)
     show = (not quiet) and progress_enabled() and len(files) > 1
     for v in iter_with_progress(detector.check_many(files, batch_size=batch_size, workers=workers), len(files), show):
@@ -114,6 +127,62 @@ def check(
         report = _labelled_report(paths, writer.rows, set(detector.config.get("training_data", [])))
         if report:
             err.print(report, highlight=False)
+    if counts["error"]:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _check_to_file(detector, files: list[str], out_file: Path, resume: bool, flush_every: int, fmt: str,
+                   threshold, batch_size: int, workers: int, quiet: bool) -> None:
+    """--out: rows go to a result file in fsynced batches, none are kept in memory; SIGTERM (a
+    preempted machine) writes the batch in flight before exiting."""
+    import signal
+
+    from artcheck.cli.output import iter_with_progress, summary_line
+    from artcheck.detect.results import ResultFile, file_key, format_of
+    from artcheck.progress import progress_enabled
+
+    try:
+        target = format_of(out_file)
+        if fmt not in ("table", target):
+            raise UsageFailure(f"--format {fmt} differs from --out {out_file.name} ({target}); the format follows the "
+                               "suffix of --out: leave --format out")
+        sink = ResultFile(out_file, {"model": detector.model_info, "threshold": threshold,
+                                     "uncertain_band": [detector.lo, detector.hi],
+                                     "provenance": detector.provenance}, resume=resume, flush_rows=flush_every)
+    except (ValueError, ModuleNotFoundError, UsageFailure) as e:
+        _fail(e)
+    keys = {f: file_key(f) for f in files}
+    todo = [f for f in files if not sink.seen(keys[f])]
+    if not quiet and (sink.existing_rows or sink.repaired):
+        err.print(f"resuming {out_file}: {sink.existing_rows} rows already there"
+                  + (f", a half-written last line cut ({sink.repaired} bytes)" if sink.repaired else "")
+                  + f"; {len(files) - len(todo)} of {len(files)} files skipped", highlight=False)
+
+    def on_term(signum, frame):     # let the finally below write the batch in flight
+        raise KeyboardInterrupt
+
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()    # signals can only be set there
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    counts = dict.fromkeys(("checked", "ai", "human", "uncertain", "error"), 0)
+    show = (not quiet) and progress_enabled() and len(todo) > 1
+    try:
+        for v in iter_with_progress(detector.check_many(todo, batch_size=batch_size, workers=workers), len(todo), show):
+            sink.add(v, keys[v.path])
+            counts["checked"] += 1
+            counts[v.verdict or "error"] += 1
+    except KeyboardInterrupt:
+        sink.close()
+        err.print(f"interrupted: {counts['checked']} results written to {out_file}; run again with --resume",
+                  highlight=False)
+        raise typer.Exit(130)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    sink.close()
+    if not quiet:
+        err.print(summary_line(counts) + f" (written to {out_file})", highlight=False)
     if counts["error"]:
         raise typer.Exit(EXIT_SOME_FAILED)
 

@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from artcheck.detect.detector import Verdict, summary
+from artcheck.detect.results import CSV_COLUMNS, csv_row
 from artcheck.images import is_image_path
 
 FORMATS = ("table", "json", "jsonl", "csv")
-CSV_COLUMNS = ("path", "verdict", "p_ai", "reason", "error", "sha256", "width", "height", "format", "evidence", "model")
+# stdout CSV: the result file's columns less size and mtime_ns (what --resume matches on)
+STDOUT_CSV_COLUMNS = CSV_COLUMNS[:-2]
 
 
 # A labelled dataset's own files, not images: never reported as failed images
@@ -69,15 +71,6 @@ def summary_line(s: dict[str, int]) -> str:
             f"{s['error']} failed")
 
 
-def csv_row(v: Verdict) -> dict:
-    img = v.image or {}
-    return {"path": v.path, "verdict": v.verdict or "", "p_ai": "" if v.p_ai is None else v.p_ai,
-            "reason": v.reason, "error": v.error or "", "sha256": img.get("sha256", ""),
-            "width": img.get("width", ""), "height": img.get("height", ""), "format": img.get("format", ""),
-            "evidence": " | ".join(f"{e.kind}: {e.detail}" for e in v.evidence),
-            "model": f"{v.model.get('name', '')} {v.model.get('version', '')}".strip()}
-
-
 class Writer:
     """Streams jsonl/csv as results arrive; collects table/json to print at the end."""
 
@@ -85,7 +78,7 @@ class Writer:
         self.fmt, self.out = fmt, out or sys.stdout
         self.rows: list[Verdict] = []
         if fmt == "csv":
-            self.csv = csv.DictWriter(self.out, fieldnames=CSV_COLUMNS)
+            self.csv = csv.DictWriter(self.out, fieldnames=STDOUT_CSV_COLUMNS)
             self.csv.writeheader()
 
     def add(self, v: Verdict) -> None:

@@ -702,7 +702,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
     lines = [
         f"# Model card: {cfg['name']} {cfg['version']}", "",
         "Reproduce every number here with:", "",
-        "```bash", "python scripts/extra_sources.py   # the extra sources, by package name",
+        "```bash long", "python scripts/extra_sources.py   # the extra sources, by package name",
         "artcheck build-detector " + " ".join(f"--data {d}" for d in data) + " --out DIR", "```", "",
         "(`pytest tests/test_default_detector.py` recomputes the bundled samples' scores below with the shipped code "
         "and fails if they drift.)", "",
