@@ -54,6 +54,8 @@ def train(
     holdout: Optional[str] = typer.Option(None, help="the held-out value: it becomes the test set"),
     workers: Optional[int] = typer.Option(None), out_dir: Optional[str] = typer.Option(None, "--out"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    ddp: int = typer.Option(1, "--ddp", help="train torch models in N processes (torch.distributed, gloo); "
+                            "rank 0 writes the run directory"),
 ) -> None:
     """Train a model; writes weights, config, curves and per-epoch metrics to a run directory."""
     from artcheck.lab.config import TrainConfig
@@ -73,7 +75,7 @@ def train(
             cfg = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
         from artcheck.lab.train import train as run_training
 
-        result = run_training(cfg, progress=False if quiet else None)
+        result = run_training(cfg, progress=False if quiet else None, ddp=ddp)
     except Exception as e:  # noqa: BLE001 - any failure here is reported plainly
         from artcheck.detect.weights import WeightsError
 

@@ -144,8 +144,13 @@ def _run_dir(cfg: TrainConfig) -> Path:
     return path
 
 
-def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augment=False):
-    """One pass; trains when ``optimizer`` is given. Returns (mean loss, accuracy, n, seconds)."""
+def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augment=False, net=None):
+    """One pass; trains when ``optimizer`` is given. Returns (mean loss, accuracy, n, seconds).
+
+    ``net`` is what runs the forward pass (a DistributedDataParallel wrapper under --ddp, which
+    averages gradients across processes); ``model`` holds the attributes. Under --ddp the loss,
+    accuracy and count are summed over every process's share."""
+    net = net or model
     model.train(optimizer is not None)
     total_loss, correct, n, t0 = 0.0, 0, 0, time.perf_counter()
     with torch.set_grad_enabled(optimizer is not None):
@@ -153,7 +158,7 @@ def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augme
             if augment:
                 flip = torch.rand(x.shape[0], generator=gen) < 0.5
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-            logits = model(to_input(x, preprocess))
+            logits = net(to_input(x, preprocess))
             loss = criterion(logits, y)
             if optimizer is not None:
                 optimizer.zero_grad()
@@ -163,6 +168,10 @@ def _epoch(model, loader, preprocess, criterion, optimizer=None, gen=None, augme
             pred = logits.argmax(1) if model.num_outputs >= 2 else (logits[:, 0] >= 0).long()
             correct += int((pred == y).sum())
             n += len(y)
+    if net is not model and torch.distributed.is_initialized():
+        sums = torch.tensor([total_loss, correct, n], dtype=torch.float64)
+        torch.distributed.all_reduce(sums)
+        total_loss, correct, n = float(sums[0]), int(sums[1]), int(sums[2])
     return total_loss / max(n, 1), correct / max(n, 1), n, time.perf_counter() - t0
 
 
@@ -178,8 +187,16 @@ def _write_setup(run_dir: Path, cfg: TrainConfig, data: ScanResult, model) -> No
         csv.writer(f).writerows([("path", "reason"), *data.errors])
 
 
-def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
-    """Train ``cfg.model`` on ``cfg.data``; returns the run's summary (the run dir holds the rest)."""
+def train(cfg: TrainConfig, progress: bool | None = None, ddp: int = 1) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.data``; returns the run's summary (the run dir holds the rest).
+
+    ``ddp > 1`` trains in that many processes (:func:`train_ddp`)."""
+    if ddp > 1:
+        return train_ddp(cfg, ddp, progress)
+    return _train(cfg, progress)
+
+
+def _train(cfg: TrainConfig, progress: bool | None = None, rank: int = 0, world: int = 1) -> RunResult:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -188,16 +205,33 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
     model.set_classes(classes)
     pre = model.preprocess
     data = load_data(cfg, pre)
-    run_dir = _run_dir(cfg)
-    _write_setup(run_dir, cfg, data, model)
+    lead = rank == 0                      # the one process that writes the run directory
+    run_dir = _run_dir(cfg) if lead else Path(cfg.out)
+    if lead:
+        _write_setup(run_dir, cfg, data, model)
     if getattr(model, "family", "") == "classical":
+        if world > 1:
+            raise ValueError(f"--ddp trains torch models; {cfg.model} is a scikit-learn model (one fit, one process)")
         return _fit_classical(cfg, model, data, run_dir)
     to_array = pixel_fn(pre, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed)
     split = {s: [r for r in data.manifest if r.split == s] for s in ("train", "val")}
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + rank)
     workers = 0 if len(data.pixels) == len(data.manifest) else cfg.workers
-    train_loader = DataLoader(ImageDataset(split["train"], to_array, data.pixels, classes), batch_size=cfg.batch_size,
-                              shuffle=True, generator=gen, num_workers=workers)
+    train_set = ImageDataset(split["train"], to_array, data.pixels, classes)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+        # each process takes its share of a batch; gradients are averaged, so one step sees cfg.batch_size images
+        train_loader = DataLoader(train_set, batch_size=max(1, -(-cfg.batch_size // world)), sampler=sampler,
+                                  num_workers=workers)
+        net = DistributedDataParallel(model)
+    else:
+        sampler = None
+        train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                                  num_workers=workers)
     val_loader = DataLoader(ImageDataset(split["val"], to_array, data.pixels, classes), batch_size=cfg.batch_size,
                             num_workers=workers)
     two_stage = _setup_stages(cfg, model)
@@ -213,15 +247,22 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
                 stage2 = cfg.model_copy(update={"lr": cfg.unfrozen_lr or cfg.lr / 10})
                 optimizer, stale = make_optimizer(stage2, model), 0
                 scheduler = _scheduler(stage2, optimizer)
-            tr_loss, tr_acc, n_tr, sec = _epoch(model, train_loader, pre, criterion, optimizer, gen, cfg.augment)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            tr_loss, tr_acc, n_tr, sec = _epoch(model, train_loader, pre, criterion, optimizer, gen, cfg.augment,
+                                                net=net)
+            if world > 1:       # BatchNorm statistics as rank 0 has them, so every process validates one model
+                for buf in model.buffers():
+                    torch.distributed.broadcast(buf, 0)
             va_loss, va_acc, _, _ = _epoch(model, val_loader, pre, criterion)
             row = {"epoch": epoch, "stage": 1 if two_stage and epoch <= cfg.freeze_epochs else (2 if two_stage else 1),
                    "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
                    "val_acc": va_acc, "lr": optimizer.param_groups[0]["lr"], "train_images_per_s": n_tr / sec}
             result.history.append(row)
-            with (run_dir / runs.HISTORY_FILE).open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            if show:
+            if lead:
+                with (run_dir / runs.HISTORY_FILE).open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+            if show and lead:
                 console.print(f"epoch {epoch:3d}/{cfg.epochs}  train loss {tr_loss:.4f} acc {tr_acc:.3f}  "
                               f"val loss {va_loss:.4f} acc {va_acc:.3f}  ({n_tr / sec:.0f} img/s)")
             if scheduler:
@@ -229,7 +270,8 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
             if va_loss < result.best_val_loss - 1e-6:
                 result.best_epoch, result.best_val_loss, stale = epoch, va_loss, 0
                 best_state = copy.deepcopy(model.state_dict())
-                runs.save_model(run_dir, model)
+                if lead:
+                    runs.save_model(run_dir, model)
             else:
                 stale += 1
                 if stale >= cfg.patience:
@@ -239,8 +281,53 @@ def train(cfg: TrainConfig, progress: bool | None = None) -> RunResult:
         console.print(f"[yellow]interrupted: keeping the best checkpoint (epoch {result.best_epoch}) in {run_dir}")
     if best_state is not None:
         model.load_state_dict(best_state)
-    _finish(run_dir, result)
+    if lead:
+        _finish(run_dir, result)
     return result
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, cfg: TrainConfig, world: int, port: int, progress: bool | None) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    # gloo: training runs on the CPU (the loop has no GPU path yet, so NCCL, which needs CUDA tensors, is not used)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    try:
+        _train(cfg, progress if rank == 0 else False, rank, world)
+    finally:
+        dist.destroy_process_group()
+
+
+def train_ddp(cfg: TrainConfig, world: int, progress: bool | None = None) -> RunResult:
+    """Train in ``world`` processes with torch.distributed (gloo, on the CPU) and a DistributedSampler: each process trains on its share of
+    every batch, gradients are averaged, rank 0 writes the run directory: the same files as one process."""
+    import torch.multiprocessing as mp
+
+    from artcheck.models import model_entry
+
+    if world < 1:
+        raise ValueError(f"--ddp takes a number of processes (1 or more); got {world}")
+    if model_entry(cfg.model).family == "classical":
+        raise ValueError(f"--ddp trains torch models; {cfg.model} is a scikit-learn model (one fit, one process): "
+                         "leave --ddp out")
+    run_dir = _run_dir(cfg)              # fixed here, so every process agrees on it; rank 0 fills it
+    cfg = cfg.model_copy(update={"out": str(run_dir)})
+    mp.spawn(_ddp_worker, args=(cfg, world, _free_port(), progress), nprocs=world, join=True)
+    summary = json.loads((run_dir / runs.SUMMARY_FILE).read_text())
+    history = [json.loads(line) for line in (run_dir / runs.HISTORY_FILE).read_text().splitlines() if line.strip()]
+    with (run_dir / runs.SKIPPED_FILE).open(newline="") as f:
+        skipped = [tuple(r) for r in list(csv.reader(f))[1:]]
+    return RunResult(run_dir, summary["best_epoch"], summary["best_val_loss"], history, summary["interrupted"],
+                     skipped)
 
 
 def _fit_classical(cfg: TrainConfig, model, data: ScanResult, run_dir: Path) -> RunResult:
