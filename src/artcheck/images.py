@@ -75,6 +75,13 @@ def _read_bytes(source: str | Path | bytes, name: str | None) -> tuple[bytes, st
     return data, label
 
 
+def read_image_bytes(path: str | Path) -> bytes:
+    """A file's bytes under the same rules ``load_image`` applies to a path (regular files only,
+    never blocking, not empty, within the size limit), for pipelines that read in one place and
+    decode in another (the Ray engine); decode them with ``load_image(data, name=path)``."""
+    return _read_bytes(Path(path), str(path))[0]
+
+
 def _not_regular(mode: int) -> str | None:
     """What a non-regular file is, in words; None for a regular file."""
     for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),

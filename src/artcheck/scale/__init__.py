@@ -1,0 +1,1 @@
+"""Scanning at scale: engines beyond the plain in-process one (``artcheck check --engine ray``)."""
