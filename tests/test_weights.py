@@ -143,7 +143,6 @@ def test_exact_int8_rewrite_gives_the_exact_integer_product(tmp_path):
     """Signed INT8 weights become unsigned with shifted zero points: the same (a - za)(w - zw)
     on every CPU, with no 16-bit saturation (the cause of card/demo drift, issue 14)."""
     import numpy as np
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
