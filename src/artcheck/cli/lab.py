@@ -260,6 +260,104 @@ def export(
     out.print(f"wrote {folder}/detector.json; check images with: artcheck check --model {folder} IMAGES")
 
 
+GENERATE_ERRORS = HEAVY_ERRORS + (ImportError,)
+
+
+def _counter(label: str, quiet: bool):
+    """A progress callback: one line per finished item (these models take seconds per image)."""
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if not quiet:
+            err.print(f"{label}: {done[0]} done", highlight=False)
+    return tick
+
+
+@app.command()
+def generate(
+    model: str = typer.Option(..., "--model", help="a diffusers text-to-image model: hub id or local folder"),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="a text file, one prompt per line"),
+    titles_from: Optional[str] = typer.Option(None, "--titles-from", help="a dataset: one prompt per human image "
+                                              "from its title, 'a painting titled ..., in the style of ...'"),
+    out_dir: Path = typer.Option(..., "--out", help="folder for the images and manifest.csv (label ai)"),
+    n_per_prompt: int = typer.Option(1, "--n-per-prompt"),
+    steps: int = typer.Option(25, "--steps"),
+    guidance: float = typer.Option(7.0, "--guidance"),
+    size: str = typer.Option("512", "--size", help="N or WxH"),
+    seed: int = typer.Option(0, "--seed", help="image k gets seed + k"),
+    batch_size: int = typer.Option(1, "--batch-size"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Generate AI images with diffusers into a labelled dataset; a rerun skips images already written."""
+    from artcheck.lab.generate import generate as run_generate, titles_from as titles
+
+    try:
+        if (prompts is None) == (titles_from is None):
+            raise UsageFailure("pass --prompts FILE or --titles-from DATA (one of them)")
+        if prompts is not None:
+            lines = [x.strip() for x in prompts.read_text().splitlines()]
+            texts = [x for x in lines if x and not x.startswith("#")]
+        else:
+            texts = titles(titles_from)
+        manifest, made, skipped = run_generate(model, texts, out_dir, n_per_prompt, steps, guidance, size, seed,
+                                               batch_size, device, on_image=_counter("generated", quiet))
+    except GENERATE_ERRORS as e:
+        _fail(e)
+    out.print(f"{made} images generated, {skipped} already there; {manifest} (train with: artcheck train --data "
+              f"{manifest.parent} ...)")
+
+
+@app.command()
+def caption(
+    data: str = typer.Argument(..., help="a dataset or folder of images"),
+    model: str = typer.Option(..., "--model", help="a captioning or vision-language model: hub id or local folder"),
+    out_csv: Path = typer.Option(..., "--out", help="captions CSV (path, caption, model)"),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="instruction or caption prefix for the model"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Caption each image (image-to-prompt); a rerun skips images already captioned."""
+    from artcheck.lab.generate import caption as run_caption
+
+    try:
+        path, made, skipped, failed = run_caption(data, model, out_csv, prompt, device,
+                                                  on_image=_counter("captioned", quiet))
+    except GENERATE_ERRORS as e:
+        _fail(e)
+    _warn_skipped(failed)
+    out.print(f"{made} captions written, {skipped} already there: {path}")
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+@app.command()
+def pair(
+    data: str = typer.Argument(..., help="a dataset whose human images get AI twins"),
+    captioner: str = typer.Option(..., "--captioner", help="captioning model (hub id or folder)"),
+    generator: str = typer.Option(..., "--generator", help="diffusers text-to-image model (hub id or folder)"),
+    out_dir: Path = typer.Option(..., "--out", help="folder for human/, ai/ and manifest.csv (pairs share a group)"),
+    img2img: Optional[float] = typer.Option(None, "--img2img", help="regenerate from the image itself at this "
+                                            "strength (0-1, SDEdit-style) instead of from the caption alone"),
+    steps: int = typer.Option(25, "--steps"),
+    guidance: float = typer.Option(7.0, "--guidance"),
+    max_size: int = typer.Option(512, "--max-size", help="longest side of a twin (same aspect ratio as its original)"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Caption each human image and generate its AI twin; both go into one manifest, paired by group."""
+    from artcheck.lab.generate import pair as run_pair
+
+    try:
+        manifest, made, skipped = run_pair(data, captioner, generator, out_dir, img2img, steps, guidance, max_size,
+                                           seed, device, on_image=_counter("paired", quiet))
+    except GENERATE_ERRORS as e:
+        _fail(e)
+    out.print(f"{made} pairs made, {skipped} already there: {manifest}")
+
+
 @app.command("build-detector")
 def build_detector_cmd(
     data: list[str] = typer.Option(..., "--data", help="labelled datasets (repeatable); reserved sources are refused"),
