@@ -1,6 +1,6 @@
 """Where `artcheck check` spends its time, and what the Ray engine costs on this machine.
 
-    python benchmarks/engines.py --n 2000 [--model default] [--skip-ray] [--out benchmarks/results]
+    python benchmarks/engines.py --n 2000 [--model default] [--skip-ray] [--parts profile,forward,e2e]
 
 1. Stage profile, one image at a time on one thread, per image size (256, 512, 1024 px JPEGs):
    decode (``load_image``), provenance (``collect_evidence``), preprocessing (the model's resize),
@@ -71,31 +71,35 @@ def profile(det, tmp: Path, per_size: int) -> dict:
     return out
 
 
-def forward_limit(model: str, seconds: float = 40.0) -> dict:
-    """Images/s of the forward pass alone: one session with all cores vs one 1-thread session per core."""
+def forward_limit(model: str, seconds: float = 40.0, rounds: int = 2) -> dict:
+    """Images/s of the forward pass alone: one session with all cores vs one 1-thread session per
+    core, measured in alternation (A B A B) so drift in the machine's speed hits both."""
     cores = os.cpu_count() or 1
     arr = np.stack([load_detector(model).preprocess.to_uint8(make_image("ai", i, size=512)) for i in range(8)])
-    res = {}
-    for label, sessions, threads in (("one session, all cores", 1, cores), (f"{cores} sessions x 1 thread", cores, 1)):
-        dets = [load_detector(model, threads=threads) for _ in range(sessions)]
-        for d in dets:
+    setups = {"one session, all cores": (1, cores), f"{cores} sessions x 1 thread": (cores, 1)}
+    loaded = {}
+    for label, (sessions, threads) in setups.items():
+        loaded[label] = [load_detector(model, threads=threads) for _ in range(sessions)]
+        for d in loaded[label]:
             d.predict_arrays(arr[:1])
-        counts = [0] * sessions
-        stop = time.perf_counter() + seconds
+    res: dict[str, list[float]] = {label: [] for label in setups}
+    for _ in range(rounds):
+        for label, dets in loaded.items():
+            counts = [0] * len(dets)
+            stop = time.perf_counter() + seconds
 
-        def run(k):
-            while time.perf_counter() < stop:
-                dets[k].predict_arrays(arr[counts[k] % 8:counts[k] % 8 + 1])
-                counts[k] += 1
-        threads_ = [threading.Thread(target=run, args=(k,)) for k in range(sessions)]
-        t0 = time.perf_counter()
-        for th in threads_:
-            th.start()
-        for th in threads_:
-            th.join()
-        res[label] = round(sum(counts) / (time.perf_counter() - t0), 2)
-        print(f"forward only, {label}: {res[label]} images/s", flush=True)
-        del dets
+            def run(k, dets=dets, counts=counts, stop=stop):
+                while time.perf_counter() < stop:
+                    dets[k].predict_arrays(arr[counts[k] % 8:counts[k] % 8 + 1])
+                    counts[k] += 1
+            threads_ = [threading.Thread(target=run, args=(k,)) for k in range(len(dets))]
+            t0 = time.perf_counter()
+            for th in threads_:
+                th.start()
+            for th in threads_:
+                th.join()
+            res[label].append(round(sum(counts) / (time.perf_counter() - t0), 2))
+            print(f"forward only, {label}: {res[label][-1]} images/s", flush=True)
     return res
 
 
@@ -129,20 +133,27 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--seconds", type=float, default=40.0, help="duration of each forward-limit measurement")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--parts", default="profile,forward,e2e", help="comma-separated: profile, forward, e2e")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    out_json = Path(args.out) / "engines.json"
+    result = json.loads(out_json.read_text()) if out_json.is_file() and parts != {"profile", "forward", "e2e"} else {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        det = load_detector(args.model, threads=1)
-        result = {"n": args.n, "model": det.model_info, "cpus": os.cpu_count(),
-                  "profile_one_thread": profile(det, tmp, args.per_size)}
-        del det
-        result["forward_limit_images_per_s"] = forward_limit(args.model, args.seconds)
-        folder = tmp / "e2e"
-        _folder(folder, args.n, 512)
-        result["end_to_end"] = end_to_end(folder, args.n, args.model, tmp, args.skip_ray)
+        result.update({"n": args.n, "cpus": os.cpu_count()})
+        if "profile" in parts:
+            det = load_detector(args.model, threads=1)
+            result.update(model=det.model_info, profile_one_thread=profile(det, tmp, args.per_size))
+            del det
+        if "forward" in parts:
+            result["forward_limit_images_per_s"] = forward_limit(args.model, args.seconds)
+        if "e2e" in parts:
+            folder = tmp / "e2e"
+            _folder(folder, args.n, 512)
+            result.setdefault("end_to_end", {}).update(end_to_end(folder, args.n, args.model, tmp, args.skip_ray))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "engines.json").write_text(json.dumps(result, indent=2) + "\n")
+    out_json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}/engines.json")
 
 

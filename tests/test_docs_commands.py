@@ -165,6 +165,7 @@ def build_workdir(base: Path) -> Path:
     assert main(["train", "--data", str(wild), "--model", "bird-lotfi", "--epochs", "1", "--out",
                  str(work / "RUN"), "-q"]) == 0
     (work / "RUN_OR_default").symlink_to(work / "RUN")
+    (work / "prompts.txt").write_text("a red house by a river\na portrait of a woman\n")
     return work
 
 
@@ -214,8 +215,12 @@ def test_documented_commands_run(doc, line, marks, commands, workdirs):
             except click.ClickException as e:
                 pytest.fail(f"{where}\n  does not parse: {e.format_message()}")
             continue
-        head = _words(command)[0]
-        assert head == "artcheck", f"{where}\n  is not an artcheck command: mark it [long], [server], [network] or [gpu]"
+        words = _words(command)
+        script = words[0] in ("python", "python3") and len(words) > 1 and words[1].startswith("scripts/")
+        assert words[0] == "artcheck" or script, \
+            f"{where}\n  is not an artcheck command or a script: mark it [long], [server], [network] or [gpu]"
+        if script:                      # scripts/ run from the checkout, in the working folder
+            command = f"{sys.executable} {ROOT / words[1]} " + " ".join(shlex.quote(w) for w in words[2:])
         res = subprocess.run(["bash", "-c", runnable(command)], cwd=work, env=env, capture_output=True, text=True,
                              timeout=600)
         assert res.returncode == 0, f"{where}\n  exit {res.returncode}\n{res.stdout[-1500:]}\n{res.stderr[-3000:]}"

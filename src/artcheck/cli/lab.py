@@ -56,6 +56,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     ddp: int = typer.Option(1, "--ddp", help="train torch models in N processes (torch.distributed, gloo); "
                             "rank 0 writes the run directory"),
+    base: Optional[str] = typer.Option(None, "--base", help="vlm-lora: the vision-language model (hub id or folder)"),
+    lora_rank: Optional[int] = typer.Option(None, "--lora-rank", help="vlm-lora: rank of the LoRA adapters"),
 ) -> None:
     """Train a model; writes weights, config, curves and per-epoch metrics to a run directory."""
     from artcheck.lab.config import TrainConfig
@@ -66,7 +68,12 @@ def train(
         unfrozen_lr=unfrozen_lr, seed=seed, grayscale=grayscale, classes=classes, perturb=perturb,
         perturb_fraction=perturb_fraction,
         subset=subset, holdout_by=holdout_by, holdout=holdout, workers=workers, out=out_dir)
+    if base is not None and Path(base).expanduser().is_dir():   # a local folder: absolute, so the run loads anywhere
+        base = str(Path(base).expanduser().resolve())
+    kwargs = {k: v for k, v in (("base", base), ("lora_rank", lora_rank)) if v is not None}
     try:
+        if kwargs:
+            overrides["model_kwargs"] = kwargs
         if config:
             cfg = TrainConfig.from_yaml(config, **overrides)
         else:

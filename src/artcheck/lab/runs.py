@@ -46,7 +46,7 @@ def write_json(path: Path, obj: Any) -> None:
 def save_model(run_dir: Path, model: Any) -> None:
     """model.json (what it is) plus its weights: safetensors for torch, skops for scikit-learn."""
     kind = getattr(model, "family", "torch")
-    if kind == "classical":
+    if kind in ("classical", "vlm"):        # skops pipeline / LoRA adapter: the model saves itself
         model.save(run_dir)
     else:
         from safetensors.torch import save_file
@@ -70,7 +70,7 @@ def load_model(run_dir: str | Path) -> Any:
         raise FileNotFoundError(f"{run_dir}: no {MODEL_FILE}; expected a run directory written by 'artcheck train'")
     info = json.loads((run_dir / MODEL_FILE).read_text())
     model = create_model(info["name"], **info.get("kwargs", {}))
-    if info.get("kind") == "classical":
+    if info.get("kind") in ("classical", "vlm"):
         return model.load_fitted(run_dir)
     if not (run_dir / WEIGHTS_FILE).is_file():
         raise FileNotFoundError(f"{run_dir}: no {WEIGHTS_FILE}; expected a run directory written by 'artcheck train'")

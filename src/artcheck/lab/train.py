@@ -213,6 +213,10 @@ def _train(cfg: TrainConfig, progress: bool | None = None, rank: int = 0, world:
         if world > 1:
             raise ValueError(f"--ddp trains torch models; {cfg.model} is a scikit-learn model (one fit, one process)")
         return _fit_classical(cfg, model, data, run_dir)
+    if getattr(model, "family", "") == "vlm":
+        if world > 1:
+            raise ValueError("--ddp trains the CNNs; vlm-lora trains in one process")
+        return _fit_vlm(cfg, model, data, run_dir, progress_enabled(progress))
     to_array = pixel_fn(pre, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed)
     split = {s: [r for r in data.manifest if r.split == s] for s in ("train", "val")}
     gen = torch.Generator().manual_seed(cfg.seed + rank)
@@ -356,6 +360,56 @@ def _fit_classical(cfg: TrainConfig, model, data: ScanResult, run_dir: Path) -> 
         f.write(json.dumps(row) + "\n")
     runs.save_model(run_dir, model)
     result = RunResult(run_dir, 1, row["val_loss"], [row], skipped=data.errors)
+    _finish(run_dir, result)
+    return result
+
+
+def _fit_vlm(cfg: TrainConfig, model, data: ScanResult, run_dir: Path, show: bool) -> RunResult:
+    """LoRA fine-tuning of a vision-language model: AdamW on the adapters, next-token loss on the
+    first answer token, validation loss each epoch, the best adapter kept."""
+    to_array = pixel_fn(model.preprocess, cfg.grayscale, cfg.perturb, cfg.perturb_fraction, cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    def arrays(split: str) -> tuple[list[np.ndarray], np.ndarray]:
+        recs = [r for r in data.manifest if r.split == split]
+        xs = [data.pixels[r.path] if r.path in data.pixels else to_array(load_image(r.path).image) for r in recs]
+        return xs, np.array([r.target for r in recs])
+
+    (xt, yt), (xv, yv) = arrays("train"), arrays("val")
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr)
+    result = RunResult(run_dir, 0, float("inf"), skipped=data.errors)
+    stale = 0
+    for epoch in range(1, cfg.epochs + 1):
+        t0, total = time.perf_counter(), 0.0
+        model.net.train()
+        order = rng.permutation(len(xt))
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            loss = model.loss(np.stack([xt[j] for j in idx]), yt[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        sec = time.perf_counter() - t0
+        pv, pt = model.predict_arrays(np.stack(xv)), model.predict_arrays(np.stack(xt))
+        eps = 1e-7
+        va_loss = float(-np.mean(yv * np.log(pv + eps) + (1 - yv) * np.log(1 - pv + eps)))
+        row = {"epoch": epoch, "stage": 1, "train_loss": total / max(len(xt), 1),
+               "train_acc": float(np.mean((pt >= 0.5) == yt)), "val_loss": va_loss,
+               "val_acc": float(np.mean((pv >= 0.5) == yv)), "lr": cfg.lr, "train_images_per_s": len(xt) / sec}
+        result.history.append(row)
+        with (run_dir / runs.HISTORY_FILE).open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if show:
+            console.print(f"epoch {epoch:3d}/{cfg.epochs}  train loss {row['train_loss']:.4f}  val loss {va_loss:.4f} "
+                          f"acc {row['val_acc']:.3f}")
+        if va_loss < result.best_val_loss - 1e-6:
+            result.best_epoch, result.best_val_loss, stale = epoch, va_loss, 0
+            runs.save_model(run_dir, model)
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
     _finish(run_dir, result)
     return result
 

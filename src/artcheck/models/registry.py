@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-_BUILTIN_MODULES = ("artcheck.models.cnn", "artcheck.models.transfer", "artcheck.models.classical")
+_BUILTIN_MODULES = ("artcheck.models.cnn", "artcheck.models.transfer", "artcheck.models.classical", "artcheck.models.vlm")
 _REGISTRY: dict[str, "ModelEntry"] = {}
 _loaded = False
 
