@@ -107,7 +107,7 @@ def povray_render(rows: list) -> None:
     subprocess.run(["povray", f"+I{SCENE}", f"+O{OUT / name}", "+W384", "+H384", "+A0.1", "+R2", "-D", "-V"],
                    check=True, capture_output=True)
     rows.append((name, "human", "3d-render", "MIT (scene written for artcheck, rendered with POV-Ray 3.7)",
-                 f"scripts/scenes/still_life.pov rendered by Debian povray at 384x384", "no"))
+                 "scripts/scenes/still_life.pov rendered by Debian povray at 384x384", "no"))
 
 
 def pool_picks(rows: list) -> dict[str, Path]:
