@@ -13,7 +13,8 @@ def test_all_seed_cnns_are_registered():
     assert set(SEED_CNNS) <= set(list_models())
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in list_models("classical")])   # see test_classical
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in list_models("classical") + list_models("vlm")])
+# classical models: test_classical; vlm-lora (a base model and peft): test_vlm
 def test_model_contract(name):
     from artcheck.models import model_entry
 

@@ -68,9 +68,7 @@ def train(
         unfrozen_lr=unfrozen_lr, seed=seed, grayscale=grayscale, classes=classes, perturb=perturb,
         perturb_fraction=perturb_fraction,
         subset=subset, holdout_by=holdout_by, holdout=holdout, workers=workers, out=out_dir)
-    if base is not None and Path(base).expanduser().is_dir():   # a local folder: absolute, so the run loads anywhere
-        base = str(Path(base).expanduser().resolve())
-    kwargs = {k: v for k, v in (("base", base), ("lora_rank", lora_rank)) if v is not None}
+    kwargs = _vlm_kwargs(base, lora_rank)
     try:
         if kwargs:
             overrides["model_kwargs"] = kwargs
@@ -94,6 +92,13 @@ def train(
     state = " (interrupted)" if result.interrupted else ""
     out.print(f"trained {cfg.model}{state}: best epoch {result.best_epoch}, val loss {result.best_val_loss:.4f}")
     out.print(f"run directory: {result.run_dir}")
+
+
+def _vlm_kwargs(base: str | None, lora_rank: int | None) -> dict:
+    """vlm-lora's model_kwargs from --base and --lora-rank; a local folder made absolute, so the run loads anywhere."""
+    if base is not None and Path(base).expanduser().is_dir():
+        base = str(Path(base).expanduser().resolve())
+    return {k: v for k, v in (("base", base), ("lora_rank", lora_rank)) if v is not None}
 
 
 @app.command()
@@ -451,6 +456,8 @@ def crossval(
     min_group: int = typer.Option(10, "--min-group", help="groups with fewer images get no row or column"),
     out_dir: Path = typer.Option(Path("crossval"), "--out", help="folder for crossval.json and crossval.png"),
     keep_runs: bool = typer.Option(False, "--keep-runs", help="keep each cell's run directory under OUT/cells"),
+    base: Optional[str] = typer.Option(None, "--base", help="vlm-lora: the vision-language model (hub id or folder)"),
+    lora_rank: Optional[int] = typer.Option(None, "--lora-rank", help="vlm-lora: rank of the LoRA adapters"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train on each group and test on every other: the cross-generator / cross-source matrix.
@@ -463,7 +470,8 @@ def crossval(
 
     try:
         manifest = read_dataset(data)
-        fit = cv.train_fitter(model, epochs, seed)
+        kwargs = _vlm_kwargs(base, lora_rank)
+        fit = cv.train_fitter(model, epochs, seed, {"model_kwargs": kwargs} if kwargs else None)
         result = cv.crossval(manifest, by, fit, mode, seed, out_dir / "cells" if keep_runs else None,
                              progress=False if quiet else None, min_group=min_group)
     except HEAVY_ERRORS as e:
