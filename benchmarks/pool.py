@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "src"))
 SHARED = ROOT.parent / "shared" / "data"
 EXTRA = ROOT / "data" / "extra"
 EXTRA_SOURCES = ("widelands-photos", "flare-portraits", "wesnoth-portraits", "stellarium-art", "opencv-photos",
-                 "openclipart-drawings", "renpy-question")
+                 "openclipart-drawings", "renpy-question", "gcompris-drawings", "gcompris-photos")
 N_AUG = 1
 
 

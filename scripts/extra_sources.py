@@ -34,6 +34,17 @@ Writes one folder per source, each with a manifest.csv (path,label,source,genera
 - renpy-question (human): the character sprites (anime style, drawn for the 2005 demo game
   "The Question") and the four backgrounds of Debian renpy-thequestion 8.0.3 (Expat licence,
   as Debian's copyright file gives for every file of the game).
+- gcompris-drawings (human): the word illustrations of Debian gcompris-qt-data 3.1 (the "lang"
+  activity's words_sample, drawn by the Art4Apps project, CC-BY-SA-3.0): children's-book
+  cartoons of people, animals, food and things, drawn by hand and coloured. At most 120 in a
+  seeded order. Added because cartoons were the human kind most often called AI (73%, n = 11).
+- gcompris-photos (human): photographs from the same package, each with its Wikimedia Commons
+  source and licence in the activity's README (CC-BY, CC-BY-SA, CC0, public domain; written to
+  the manifest's licence column): the wildlife photos of "erase" (2014-2020 uploads), the
+  monuments, animals and musicians of the "explore" activities, and the full pictures behind
+  "details" (monuments, and photographs of van Gogh paintings). Photographs of people and
+  things by many photographers: human photographs were the kind most often called AI.
+  GCompris packs its files in Qt resource bundles (.rcc); `rcc_files` reads them.
 
 None of these is a reserved source (../shared/data/wild-dev/README.md). Earlier builds also
 used first frames from PyPI comfyui-workflow-templates-media-video; wild-dev's README reserves
@@ -172,15 +183,104 @@ def opencv_photos(tmp: Path) -> Iterator[tuple[bytes, str, str]]:
         yield path.read_bytes(), rel, ""
 
 
+GCOMPRIS_PACKAGE = "gcompris-qt-data"
+GCOMPRIS_DRAWINGS = re.compile(r"activities/lang/resource/words_sample/[^/]+\.(webp|png|jpg)$")
+GCOMPRIS_PHOTOS = re.compile(r"activities/(erase/resource/[^/]+|explore_(monuments|world_animals|farm_animals|"
+                             r"world_music)/resource/.+|details/resource/image/[^/]+_background)\.(webp|png|jpg)$")
+GCOMPRIS_MAX, GCOMPRIS_MIN_SIDE = 120, 256
+
+
+def rcc_files(path: Path) -> Iterator[tuple[str, bytes]]:
+    """The files of a Qt resource bundle (.rcc, format versions 1-3): header "qres", then a
+    tree of 14-byte (v1) or 22-byte nodes, a name table of UTF-16 names and a data table;
+    a file's data may be zlib-compressed (flag 1, after a 4-byte length) or zstd (flag 4)."""
+    import struct
+    import zlib
+
+    b = path.read_bytes()
+    if b[:4] != b"qres":
+        raise ValueError(f"{path}: not a Qt resource bundle (no 'qres' header)")
+    version, tree, data, names = struct.unpack(">IIII", b[4:20])
+    size = 14 if version == 1 else 22
+
+    def name(off: int) -> str:
+        (n,) = struct.unpack(">H", b[names + off:names + off + 2])
+        return b[names + off + 6:names + off + 6 + 2 * n].decode("utf-16-be")
+
+    def walk(i: int, prefix: str) -> Iterator[tuple[str, bytes]]:
+        o = tree + i * size
+        name_off, flags = struct.unpack(">IH", b[o:o + 6])
+        here = prefix + (name(name_off) if i else "")
+        if flags & 2:                                   # a directory: child count, first child
+            count, first = struct.unpack(">II", b[o + 6:o + 14])
+            for child in range(first, first + count):
+                yield from walk(child, here + "/")
+            return
+        (off,) = struct.unpack(">I", b[o + 10:o + 14])
+        (n,) = struct.unpack(">I", b[data + off:data + off + 4])
+        raw = b[data + off + 4:data + off + 4 + n]
+        if flags & 1:
+            raw = zlib.decompress(raw[4:])
+        elif flags & 4:
+            raise ValueError(f"{path}: {here} is zstd-compressed; this reader handles zlib only")
+        yield here, raw
+
+    yield from walk(0, "")
+
+
+def _readme_licences(files: dict[str, bytes]) -> dict[str, str]:
+    """File name -> licence, from the README blocks GCompris keeps beside its resources."""
+    out: dict[str, str] = {}
+    for rel, raw in files.items():
+        if not rel.endswith("/README"):
+            continue
+        for block in raw.decode("utf-8", "replace").split("\n\n"):
+            lic = re.search(r"^Licen[cs]e:\s*(.+)$", block, re.M)
+            for f in re.findall(r"[\w.,()'/-]+\.(?:webp|png|jpg|svg)", block):
+                if lic:
+                    out[rel.rsplit("/", 1)[0] + "/" + f] = lic.group(1).strip()
+    return out
+
+
+def _gcompris(tmp: Path, pattern: re.Pattern, licence: str | None) -> Iterator[tuple]:
+    files: dict[str, bytes] = {}
+    for path, rel in debian_files(tmp, GCOMPRIS_PACKAGE, re.compile(r"rcc/[^/]+\.rcc$")):
+        for name, raw in rcc_files(path):
+            if pattern.search(name) or name.endswith("/README"):
+                files[f"{rel}:{name}"] = raw
+    licences = _readme_licences(files)
+    keep = []
+    for rel, raw in files.items():
+        if not pattern.search(rel):
+            continue
+        with Image.open(io.BytesIO(raw)) as im:
+            if min(im.size) < GCOMPRIS_MIN_SIDE:
+                continue
+        keep.append((raw, rel))
+    keep.sort(key=lambda t: hashlib.sha256(t[1].encode()).hexdigest())   # a seeded, reproducible order
+    for raw, rel in sorted(keep[:GCOMPRIS_MAX], key=lambda t: t[1]):
+        kind = "painting" if re.search(r"/(Gogh|Eglise_dAuvers)", rel) else None
+        yield raw, rel, "", kind, licence or licences.get(rel, "see the activity's README")
+
+
+def gcompris_drawings(tmp: Path) -> Iterator[tuple]:
+    yield from _gcompris(tmp, GCOMPRIS_DRAWINGS, "CC-BY-SA-3.0 (Art4Apps)")
+
+
+def gcompris_photos(tmp: Path) -> Iterator[tuple]:
+    yield from _gcompris(tmp, GCOMPRIS_PHOTOS, None)
+
+
 SOURCES = {"widelands-photos": ("human", widelands_photos),
            "flare-portraits": ("human", flare_portraits), "wesnoth-portraits": ("human", wesnoth_portraits),
            "stellarium-art": ("human", stellarium_art),
            "opencv-photos": ("human", opencv_photos),
-           "openclipart-drawings": ("human", openclipart_drawings), "renpy-question": ("human", renpy_question)}
+           "openclipart-drawings": ("human", openclipart_drawings), "renpy-question": ("human", renpy_question),
+           "gcompris-drawings": ("human", gcompris_drawings), "gcompris-photos": ("human", gcompris_photos)}
 # The kind of image each source holds (the manifest's style column, as github-art's kind)
 KINDS = {"widelands-photos": "photo", "flare-portraits": "painting", "wesnoth-portraits": "painting",
          "stellarium-art": "drawing", "opencv-photos": "photo", "openclipart-drawings": "drawing",
-         "renpy-question": "anime"}
+         "renpy-question": "anime", "gcompris-drawings": "cartoon", "gcompris-photos": "photo"}
 
 
 def write_source(name: str, out: Path, sources: dict | None = None) -> int:
@@ -190,14 +290,15 @@ def write_source(name: str, out: Path, sources: dict | None = None) -> int:
     (folder / label).mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for data, origin, generator in fetch(Path(tmp)):
+        for data, origin, generator, *more in fetch(Path(tmp)):   # more: (kind or None, licence)
             img = normalise(load_image(data, name=origin).image)
             rel = f"{label}/{name}-{hashlib.sha256(origin.encode()).hexdigest()[:12]}.png"
             img.save(folder / rel)
             rows.append({"path": rel, "label": label, "source": name, "generator": generator,
-                         "style": KINDS.get(name, ""), "origin": origin})
+                         "style": (more[0] if more and more[0] else KINDS.get(name, "")), "origin": origin,
+                         "licence": more[1] if more else ""})
     with (folder / "manifest.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "label", "source", "generator", "style", "origin"])
+        w = csv.DictWriter(f, fieldnames=["path", "label", "source", "generator", "style", "origin", "licence"])
         w.writeheader()
         w.writerows(rows)
     return len(rows)
