@@ -97,6 +97,9 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", type=int, help="indices of recipes to run")
     ap.add_argument("--dino", action="store_true", help="also the ViT-S/14 (DINOv2 layout) tokens, alone and beside "
                     "CLIP's (extracts its features: about 15 minutes cold)")
+    ap.add_argument("--beside", nargs="*", default=[], metavar="BACKBONE",
+                    help="also these backbones' features (e.g. mobilenet-v2, efficientnet-lite0: pooled ImageNet "
+                         "trunks, torch), alone and beside CLIP's tokens")
     ap.add_argument("--markdown", action="store_true", help="print the table from --out and stop")
     args = ap.parse_args()
     if args.markdown:
@@ -124,6 +127,16 @@ def main() -> None:
         base = Recipe(ALL_TOKENS, False, C=C)
         jobs += [(100, "DINO ViT-S/14: CLS + mean patch of all blocks", base, dino, dino_all),
                  (101, "CLIP + DINO: CLS + mean patch of all blocks of both", base, both,
+                  np.arange(both["clean"].shape[1]))]
+    for j, other in enumerate(args.beside):
+        from artcheck.lab.build_detector import FEATURE_SETS, columns
+
+        feats = feature_views(get_backbone(other, fetch=True), [r.path for r in manifest], 0)
+        clip_cols = columns(FEATURE_SETS[ALL_TOKENS])
+        both = {k: np.hstack([views[k][:, clip_cols], feats[k]]) for k in feats}
+        base = Recipe(ALL_TOKENS, False, C=C)
+        jobs += [(200 + 2 * j, f"{other} pooled features", base, feats, np.arange(feats["clean"].shape[1])),
+                 (201 + 2 * j, f"CLIP tokens (CLS + mean patch of all blocks) + {other} pooled", base, both,
                   np.arange(both["clean"].shape[1]))]
     for i, name, r, vv, cols in jobs:
         t0 = time.perf_counter()

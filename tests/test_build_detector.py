@@ -224,3 +224,76 @@ def test_generator_families():
     assert generator_family("dalle2") == "gpt/gemini/api"
     assert generator_family("sd1.5-finetune (Deliberate v2)") == "sd1/2"
     assert generator_family("kandinsky-3") == "other"
+
+
+def _extra_sources_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "extra_sources.py"
+    spec = importlib.util.spec_from_file_location("extra_sources", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _qt_rcc(files: dict[str, bytes], compress: set[str]) -> bytes:
+    """A Qt resource bundle (format 3) as Qt's rcc writes it: tree, names, data."""
+    import struct
+    import zlib
+
+    tree: dict = {}
+    for path, data in files.items():
+        node = tree
+        *dirs, leaf = path.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = data
+    names, data_blob, nodes = b"", b"", []
+
+    def name_off(n: str) -> int:
+        nonlocal names
+        off = len(names)
+        names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+        return off
+
+    nodes.append(None)                                  # the root, filled in below
+    pending = [(0, "", tree)]
+    while pending:                                      # breadth first: a directory's children are contiguous
+        idx, n, node = pending.pop(0)
+        first = len(nodes)
+        children = sorted(node.items())
+        nodes.extend([None] * len(children))
+        nodes[idx] = struct.pack(">IHII", name_off(n) if idx else 0, 2, len(children), first) + b"\0" * 8
+        for k, (cn, child) in enumerate(children):
+            if isinstance(child, dict):
+                pending.append((first + k, cn, child))
+            else:
+                flags, raw = (1, struct.pack(">I", len(child)) + zlib.compress(child)) if cn in compress else (0, child)
+                nodes[first + k] = struct.pack(">IHHHI", name_off(cn), flags, 0, 0, len(data_blob)) + b"\0" * 8
+                data_blob += struct.pack(">I", len(raw)) + raw
+    tree_blob = b"".join(nodes)
+    header = 24
+    return (b"qres" + struct.pack(">IIIII", 3, header, header + len(tree_blob) + len(names), header + len(tree_blob), 0)
+            + tree_blob + names + data_blob)
+
+
+def test_qt_resource_reader_returns_every_file_with_its_bytes(tmp_path):
+    mod = _extra_sources_module()
+    files = {"gcompris/a/README": b"Copyright: X\nLicense: CC0-1.0\nFiles:\nsub/one.webp\n\nLicense: GPL-3+\ntwo.png\n",
+             "gcompris/a/sub/one.webp": b"\x01" * 300, "gcompris/a/two.png": b"plain bytes", "gcompris/b.txt": b"z"}
+    path = tmp_path / "x.rcc"
+    path.write_bytes(_qt_rcc(files, compress={"one.webp"}))
+    got = dict(mod.rcc_files(path))
+    assert got == {"/" + k: v for k, v in files.items()}
+    lic = mod._readme_licences({"/" + k: v for k, v in files.items()})
+    assert lic == {"/gcompris/a/sub/one.webp": "CC0-1.0", "/gcompris/a/two.png": "GPL-3+"}
+    path.write_bytes(b"PK\x03\x04" + bytes(40))
+    with pytest.raises(ValueError, match="not a Qt resource bundle"):
+        list(mod.rcc_files(path))
+
+
+def test_no_extra_training_source_is_a_reserved_one():
+    mod = _extra_sources_module()
+    check_not_reserved(Manifest([Record("a", label, source=name) for name, (label, _f) in mod.SOURCES.items()]))
+    assert {"gcompris-drawings", "gcompris-photos"} <= set(mod.SOURCES) and set(mod.KINDS) == set(mod.SOURCES)

@@ -76,6 +76,11 @@ SOURCE_NOTES = {
                             "(scripts/extra_sources.py)",
     "renpy-question": "character sprites and backgrounds of the 2005 demo game The Question, Debian renpy-thequestion "
                       "8.0.3, Expat (scripts/extra_sources.py)",
+    "gcompris-drawings": "children's-book cartoons drawn by the Art4Apps project, Debian gcompris-qt-data 3.1, "
+                         "CC-BY-SA-3.0 (scripts/extra_sources.py)",
+    "gcompris-photos": "Wikimedia Commons photographs (animals, monuments, musicians, van Gogh paintings), Debian "
+                       "gcompris-qt-data 3.1; per image CC0, public domain, CC-BY or CC-BY-SA as the package's READMEs "
+                       "give (manifest licence column; scripts/extra_sources.py)",
     "opencv-photos": "sample photographs (people, animals, fruit, rooms) and one painting, Debian opencv-doc, "
                      "Apache-2.0 AND BSD-3-Clause (scripts/extra_sources.py)",
 }
@@ -488,7 +493,7 @@ DEFAULT_N_AUG = 1
 
 
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 1,
-          version: str = "0.2.0", progress: bool | None = None, recipe: Recipe | None = None,
+          version: str = "0.3.0", progress: bool | None = None, recipe: Recipe | None = None,
           lofo: bool = True) -> dict:
     """Build the detector with ``recipe`` (default DEFAULT_RECIPE) and measure it held out:
     leave-one-source-out (sources joined by siblings or near-duplicate groups held out
@@ -573,21 +578,24 @@ def training_table(manifest: Manifest) -> list[dict]:
     """Per source: label(s), count, kinds and licence as the manifests give them."""
     import csv
 
-    licences: dict[str, str] = {}
+    licences: dict[str, dict[str, None]] = {}      # source -> licences in order of appearance
     for root in {str(Path(r.path).parent.parent) for r in manifest}:
         m = Path(root) / "manifest.csv"
         if m.is_file():
             with m.open(newline="") as f:
                 for row in csv.DictReader(f):
                     if row.get("licence") and row.get("source"):
-                        licences.setdefault(row["source"], row["licence"])
+                        licences.setdefault(row["source"], {})[row["licence"]] = None
     rows: dict[str, dict] = {}
     for r in manifest:
         d = rows.setdefault(r.source, {"source": r.source, "ai": 0, "human": 0, "kinds": {}})
         d["ai" if r.target == 1 else "human"] += 1
         d["kinds"][r.style or "unknown"] = d["kinds"].get(r.style or "unknown", 0) + 1
     for s, d in rows.items():
-        d["licence"] = licences.get(s) or SOURCE_NOTES.get(s, "see the source's README")
+        found = list(licences.get(s, ()))
+        # as the manifest gives it; several (a per-image licence column): the source's note if it has one
+        d["licence"] = ((SOURCE_NOTES.get(s) if len(found) > 1 else None) or (found[0] if found else None)
+                        or SOURCE_NOTES.get(s, "see the source's README"))
     return sorted(rows.values(), key=lambda d: d["source"])
 
 
