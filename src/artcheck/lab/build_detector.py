@@ -78,7 +78,8 @@ SOURCE_NOTES = {
                       "8.0.3, Expat (scripts/extra_sources.py)",
     "gcompris-drawings": "children's-book cartoons drawn by the Art4Apps project, Debian gcompris-qt-data 3.1, "
                          "CC-BY-SA-3.0 (scripts/extra_sources.py)",
-    "gcompris-photos": "Wikimedia Commons photographs (animals, monuments, musicians, van Gogh paintings), Debian "
+    "gcompris-photos": "Wikimedia Commons photographs (animals, monuments, musicians; the seeded pick of 120 holds one "
+                       "photographed van Gogh painting), Debian "
                        "gcompris-qt-data 3.1; per image CC0, public domain, CC-BY or CC-BY-SA as the package's READMEs "
                        "give (manifest licence column; scripts/extra_sources.py)",
     "opencv-photos": "sample photographs (people, animals, fruit, rooms) and one painting, Debian opencv-doc, "
