@@ -146,6 +146,10 @@ def test_model_card_independent_evaluation_section_and_store_in_card(tmp_path):
     cfg.pop("independent_eval", None)
     card = model_card(cfg)
     assert "Not run for this build yet" in card and "sources right below 0.6" not in card
+    mixed = [t for t in cfg["training_table"] if t["ai"] and t["human"]]
+    assert mixed                               # sources holding both labels show both counts, not a majority label
+    for t in mixed:
+        assert f"| {t['source']} | ai {t['ai']} + human {t['human']} |" in card
     r = {"balanced_accuracy": 0.7, "balanced_accuracy_95ci": [0.6, 0.8], "auc": 0.81, "auc_95ci": [0.7, 0.9],
          "human_called_ai": 0.2, "ai_called_human": 0.4, "per_source": {"naev-x": 0.35, "gnome-y": 0.9}}
     clean = {**r, "verdicts": {"band": [0.15, 0.7], "decided": 0.5, "right_when_decided": 0.74,

@@ -631,7 +631,7 @@ def _card_numbers(y, src, p_raw, p_cal, p_rob, lo, hi, manifest) -> dict:
     per_source = {}
     for s in sorted(set(src)):
         m = src == s
-        label = "ai" if y[m].mean() > 0.5 else "human"
+        label = "ai" if y[m].min() == 1 else "human" if y[m].max() == 0 else "both"
         per_source[s] = {"label": label, "n": int(m.sum()),
                          "accuracy_at_0.5": float(((p_cal[m] >= 0.5) == (y[m] == 1)).mean()),
                          "called_ai": float((p_cal[m] >= hi).mean()), "called_human": float((p_cal[m] < lo).mean()),
@@ -757,8 +757,11 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
               "label, 10 bins):", "",
               "| source | label | n | right at 0.5 | called ai (band) | called human (band) | right after JPEG60+resize "
               "| ECE |", "|---|---|---|---|---|---|---|---|"]
+    counts = {t["source"]: t for t in cfg.get("training_table") or []}
     for src_name, r in m["per_source"].items():
-        lines.append(f"| {src_name} | {r['label']} | {r['n']} | {f(r['accuracy_at_0.5'])} | {f(r['called_ai'])} | "
+        t = counts.get(src_name, {})
+        label = f"ai {t['ai']} + human {t['human']}" if t.get("ai") and t.get("human") else r["label"]
+        lines.append(f"| {src_name} | {label} | {r['n']} | {f(r['accuracy_at_0.5'])} | {f(r['called_ai'])} | "
                      f"{f(r['called_human'])} | {f(r['accuracy_robust_at_0.5'])} | "
                      f"{f(m.get('ece_per_source', {}).get(src_name))} |")
     if m.get("human_by_kind"):
