@@ -212,3 +212,16 @@ def test_check_on_a_folder_of_labelled_datasets_reports_every_source(tiny_detect
     assert set(rows) == {"synth-ai-0", "synth-ai-1", "synth-human-0", "synth-human-1"}
     n = sum(1 for _ in synth_dir.rglob("*.png"))
     assert sum(int(r[2]) for r in rows.values()) == 2 * n   # both copies counted
+
+
+def test_per_source_report_says_both_for_a_source_holding_both_labels(tmp_path):
+    from types import SimpleNamespace
+
+    from artcheck.cli.output import per_source_report
+    from artcheck.data import Manifest, Record
+
+    recs = [Record(str(tmp_path / f"{i}.png"), lab, source=src)
+            for i, (lab, src) in enumerate([("ai", "mix"), ("human", "mix"), ("human", "mix"), ("ai", "pure")])]
+    verdicts = [SimpleNamespace(path=r.path, verdict=v) for r, v in zip(recs, ["ai", "ai", "human", "ai"])]
+    rows = {l.split()[0]: l.split() for l in per_source_report(verdicts, Manifest(recs)).splitlines()[2:]}
+    assert rows["mix"][:4] == ["mix", "both", "3", "0.67"] and rows["pure"][:4] == ["pure", "ai", "1", "1.00"]

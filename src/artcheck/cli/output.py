@@ -125,7 +125,7 @@ def per_source_report(verdicts: list[Verdict], manifest, trained_on: set[str] | 
     buf.write("per source (labels from the dataset's manifest):\n")
     buf.write(f"{'source':28s} {'label':6s} {'n':>5s} {'correct':>8s} {'uncertain':>9s} {'called ai':>9s}\n")
     for src, c in sorted(rows.items()):
-        label = "ai" if c["label_ai"] >= c["label_human"] else "human"
+        label = "both" if c["label_ai"] and c["label_human"] else "ai" if c["label_ai"] else "human"
         buf.write(f"{src:28s} {label:6s} {c['n']:5d} {c['correct'] / c['n']:8.2f} {c['uncertain'] / c['n']:9.2f} "
                   f"{c['called_ai'] / c['n']:9.2f}{'  *' if src in trained_on else ''}\n")
     if trained_on & rows.keys():
