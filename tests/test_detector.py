@@ -144,12 +144,12 @@ def test_dynamic_quantised_backbone_is_batch_invariant(tmp_path):
     quantize_dynamic(str(tmp_path / "mm.onnx"), str(tmp_path / "mm.int8.onnx"))
     sha = hashlib.sha256((tmp_path / "mm.int8.onnx").read_bytes()).hexdigest()
     spec = BackboneSpec("mm-int8", "test", PreprocessConfig((8, 8)), (WeightSource("file", sha, "MIT", "mm.int8.onnx"),),
-                        "onnx", 16, per_image=True)
+                        "onnx", 16, arithmetic=("int8-exact",))
     batch = rng.integers(0, 40, (6, 8, 8, 3), dtype=np.uint8)   # dim images ...
     batch[5] = 255   # ... and one bright one that widens the batch's quantisation range
     fixed = OnnxBackbone(spec, tmp_path / "mm.int8.onnx")
     assert np.array_equal(fixed.features(batch)[:1], fixed.features(batch[:1]))
-    naive = OnnxBackbone(replace(spec, per_image=False), tmp_path / "mm.int8.onnx")
+    naive = OnnxBackbone(replace(spec, arithmetic=()), tmp_path / "mm.int8.onnx")
     assert not np.allclose(naive.features(batch)[:1], naive.features(batch[:1]))   # the bug this guards against
 
 

@@ -37,12 +37,12 @@ class BackboneSpec:
     block_tensor: str = ""
     blocks: int = 0
     width: int = 0                     # token width of those blocks
-    # Dynamically quantised graphs (DynamicQuantizeLinear) pick activation scales over the whole
-    # batch tensor, so an image's features would depend on its batch-mates: run them one by one.
-    per_image: bool = False
-    # INT8 graphs with signed weights (MatMulInteger u8 x s8): rewrite the weights as uint8 at load
-    # time so every CPU computes the same exact integer products (see ``_exact_int8``).
-    exact_int8: bool = False
+    # The ways the runtime may compute this graph (``detect.arithmetic``), the default first:
+    # "float32" (dynamically quantised layers rewritten as float MatMuls, see ``clip_graph``),
+    # "int8-exact" (the file's own INT8 layers, signed weights made unsigned: ``_exact_int8``).
+    # Empty: the file as it is. INT8 graphs quantise activations per tensor over the whole batch,
+    # so an image's features would depend on its batch-mates: those paths run images one by one.
+    arithmetic: tuple[str, ...] = ()
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -66,8 +66,7 @@ register_backbone(BackboneSpec(
     feature_dim=512 + 12 * 2 * 768,
     summary="512-d projected embedding, then for each of the 12 blocks its CLS token and mean patch token (768-d each)",
     pooling="clip-layers",
-    per_image=True,
-    exact_int8=True,
+    arithmetic=("float32", "int8-exact"),
     block_tensor="/vision_model/encoder/layers.{i}/Add_1_output_0",
     blocks=12,
     width=768,
@@ -138,7 +137,12 @@ def _exact_int8(model) -> int:
     """Rewrite every signed-int8 weight of a MatMulInteger as uint8 (w + 128, zero point + 128),
     in place; returns how many tensors changed. Exactly the same products, (a - za)(w - zw).
 
-    Why: on CPUs without VNNI (AVX2 only), ONNX Runtime's u8 x s8 kernel adds pairs of
+    The "int8-exact" path (0.3.0 and earlier shipped it). Exact integer products are not enough:
+    the activation scales the graph picks per tensor at run time turn last-bit float differences
+    between CPUs into different roundings (``clip_graph``), so this path is kept only as a measured
+    alternative that the load-time probe (``detect.arithmetic``) accepts or refuses.
+
+    Why the rewrite: on CPUs without VNNI (AVX2 only), ONNX Runtime's u8 x s8 kernel adds pairs of
     products in saturating 16-bit arithmetic (vpmaddubsw), so large activations are clipped
     and an image's score depends on the machine: the shipped CLIP gave the astronaut sample
     P(ai) 0.81 on an AVX2 machine and 0.97 on one with VNNI. Its u8 x u8 kernel widens to 16
@@ -171,16 +175,25 @@ def _exact_int8(model) -> int:
     return len(changed)
 
 
-def _load_graph(path: str | Path, spec: BackboneSpec):
+INT8_PATHS = ("int8-exact",)
+
+
+def _load_graph(path: str | Path, spec: BackboneSpec, arithmetic: str | None = None):
     """The verified ONNX file as the runtime should see it: bytes after any load-time surgery
-    (block outputs exposed, exact integer weights), or the path when none is needed."""
-    if spec.pooling not in LAYERED and not spec.exact_int8:
+    (block outputs exposed, the arithmetic's rewrite), or the path when none is needed."""
+    if spec.pooling not in LAYERED and not arithmetic:
         return str(path)
     import onnx
 
     model = onnx.load(str(path))
-    if spec.exact_int8:
+    if arithmetic == "float32":
+        from artcheck.detect.clip_graph import dequantise
+
+        dequantise(model)
+    elif arithmetic == "int8-exact":
         _exact_int8(model)
+    elif arithmetic:
+        raise ValueError(f"unknown arithmetic {arithmetic!r} for {spec.name}; expected one of {spec.arithmetic}")
     if spec.pooling in LAYERED:
         _expose_blocks(model, spec, path)
     return model.SerializeToString()
@@ -226,14 +239,22 @@ def _unit(x: np.ndarray) -> np.ndarray:
 class OnnxBackbone:
     """An ONNX image encoder: uint8 (N, H, W, 3) at its input size -> float32 features (N, D)."""
 
-    def __init__(self, spec: BackboneSpec, path: str | Path, threads: int | None = None):
+    def __init__(self, spec: BackboneSpec, path: str | Path, threads: int | None = None,
+                 arithmetic: str | None = None):
         import onnxruntime as ort
 
-        self.spec, self.preprocess = spec, spec.preprocess
+        if arithmetic is None and spec.arithmetic:
+            arithmetic = spec.arithmetic[0]
+        if arithmetic and arithmetic not in spec.arithmetic:
+            raise ValueError(f"backbone {spec.name}: arithmetic {arithmetic!r} is not one of its paths "
+                             f"({', '.join(spec.arithmetic) or 'none'})")
+        self.spec, self.preprocess, self.path, self.arithmetic = spec, spec.preprocess, Path(path), arithmetic
+        # per-tensor dynamic activation scales: an image's features would depend on its batch-mates
+        self.per_image = arithmetic in INT8_PATHS
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("ARTCHECK_THREADS", 0)) or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model = _load_graph(path, spec)
+        model = _load_graph(path, spec, arithmetic)
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
@@ -242,7 +263,7 @@ class OnnxBackbone:
         embedding, then per block (0..11) its unit-normalised CLS token and mean patch token.
         "vit-layers": the per-block tokens alone."""
         x = self.preprocess.normalize(batch_uint8)
-        if self.spec.per_image:
+        if self.per_image:
             runs = [self.session.run(None, {self.input_name: x[i:i + 1]}) for i in range(len(x))]
             outputs = [np.concatenate(parts) for parts in zip(*runs)]
         else:
@@ -251,12 +272,17 @@ class OnnxBackbone:
             return outputs[0].reshape(len(batch_uint8), -1).astype(np.float32)
         if self.spec.pooling == "clip-layers":
             emb, last, *earlier = outputs
-            parts, blocks = [_unit(emb)], [*earlier, last]      # blocks 0..10, then block 11
-        else:
-            parts, blocks = [], outputs
-        for hidden in blocks:                    # (N, 1 + patches, width)
-            parts += [_unit(hidden[:, 0, :]), _unit(hidden[:, 1:, :].mean(axis=1))]
-        return np.concatenate(parts, axis=1).astype(np.float32)
+            return pool_layers(emb, [*earlier, last])          # blocks 0..10, then block 11
+        return pool_layers(None, outputs)
+
+
+def pool_layers(embedding: np.ndarray | None, blocks: list[np.ndarray]) -> np.ndarray:
+    """The layered feature vector: the unit-normalised embedding (if any), then per block its
+    unit-normalised CLS token and mean patch token. Blocks are (N, 1 + patches, width)."""
+    parts = [] if embedding is None else [_unit(embedding)]
+    for hidden in blocks:
+        parts += [_unit(hidden[:, 0, :]), _unit(hidden[:, 1:, :].mean(axis=1))]
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 class TorchBackbone:
@@ -286,7 +312,9 @@ class TorchBackbone:
 TORCH_TRUNKS = {"mobilenet-v2": "mobilenet-v2-transfer", "efficientnet-lite0": "efficientnet-lite0-transfer"}
 
 
-def get_backbone(name: str, fetch: bool = False, threads: int | None = None) -> OnnxBackbone | TorchBackbone:
+def get_backbone(name: str, fetch: bool = False, threads: int | None = None,
+                 arithmetic: str | None = None) -> OnnxBackbone | TorchBackbone:
+    """A ready feature extractor. ``arithmetic``: one of the spec's paths (default: its first)."""
     spec = get_spec(name)
     if spec.runtime == "torch" and name in TORCH_TRUNKS:
         return TorchBackbone(spec, fetch)
@@ -295,4 +323,4 @@ def get_backbone(name: str, fetch: bool = False, threads: int | None = None) -> 
         raise ValueError(f"backbone {name!r}: {spec.summary}. Its weights can be fetched and verified "
                          f"('artcheck weights fetch {name}'); feature extraction works for: " + ", ".join(working))
     path = resolve(name, spec.sources, fetch=fetch)
-    return OnnxBackbone(spec, path, threads)
+    return OnnxBackbone(spec, path, threads, arithmetic)

@@ -82,6 +82,7 @@ class Detector:
         self.model_info = {"name": config.get("name", "unnamed"), "version": str(config.get("version", "0"))}
         ranges = config.get("feature_columns")
         self.columns = np.concatenate([np.arange(a, b) for a, b in ranges]) if ranges else slice(None)
+        self.arithmetic = None          # a detect.arithmetic.PathChoice when the backbone offers several paths
 
     # -- scoring -------------------------------------------------------------------------
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
@@ -238,4 +239,28 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
                         threshold=threshold, provenance=provenance)
     head = LinearProbe.load(folder / config["head"])
     backbone = get_backbone(config["backbone"], fetch=fetch, threads=threads)
-    return Detector(backbone, head, config, threshold=threshold, provenance=provenance)
+    det = Detector(backbone, head, config, threshold=threshold, provenance=provenance)
+    if len(getattr(backbone.spec, "arithmetic", ())) > 1:
+        det.backbone, det.arithmetic = _probed_backbone(backbone, det, folder / config["head"], threads)
+    return det
+
+
+def _probed_backbone(default, det: Detector, head_file: Path, threads: int | None):
+    """The backbone computed by the fastest arithmetic path that stays within tolerance of the
+    float64 reference on this machine (``detect.arithmetic``), and what the probe found."""
+    import hashlib
+
+    from artcheck.detect import arithmetic
+    from artcheck.detect.backbones import OnnxBackbone
+
+    built = {default.arithmetic: default}
+
+    def make(path: str):
+        if path not in built:
+            built[path] = OnnxBackbone(default.spec, default.path, threads, path)
+        return built[path]
+
+    score = lambda feats: det.head.proba_ai(feats[:, det.columns])  # noqa: E731
+    choice = arithmetic.choose(make, default.spec.arithmetic, default.path, score,
+                               hashlib.sha256(head_file.read_bytes()).hexdigest())
+    return make(choice.path), choice

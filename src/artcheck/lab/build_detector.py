@@ -191,14 +191,14 @@ def _robust(img, i):
     return perturb.jpeg(perturb.resize(img, 0.75), 60)
 
 
-def cache_id(spec) -> str:
-    """Backbone name plus feature layout: a change of pooling never reuses stale features."""
-    return (f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + ("-per-image" if spec.per_image else "")
-            + ("-exact-int8" if spec.exact_int8 else ""))
+def cache_id(backbone) -> str:
+    """Backbone name, feature layout and arithmetic: a change of either never reuses stale features."""
+    spec, arith = backbone.spec, getattr(backbone, "arithmetic", None)
+    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + (f"-{arith}" if arith else "")
 
 
 def _features(backbone, name, paths, variant, fn, progress):
-    X, idx, errors = extract(backbone, paths, FeatureCache(cache_id(backbone.spec), variant), perturb=fn,
+    X, idx, errors = extract(backbone, paths, FeatureCache(cache_id(backbone), variant), perturb=fn,
                              progress=progress)
     if errors:
         raise ValueError("unreadable training images: " + "; ".join(f"{p}: {r}" for p, r in errors[:5]))
@@ -494,7 +494,7 @@ DEFAULT_N_AUG = 1
 
 
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 1,
-          version: str = "0.3.0", progress: bool | None = None, recipe: Recipe | None = None,
+          version: str = "0.4.0", progress: bool | None = None, recipe: Recipe | None = None,
           lofo: bool = True) -> dict:
     """Build the detector with ``recipe`` (default DEFAULT_RECIPE) and measure it held out:
     leave-one-source-out (sources joined by siblings or near-duplicate groups held out
@@ -511,7 +511,8 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     groups = np.array([r.group for r in manifest])
     kinds = np.array([r.style or "unknown" for r in manifest])
     families = np.array([generator_family(r.generator) if r.target == 1 else "" for r in manifest])
-    views = feature_views(backbone, paths, n_aug, progress)
+    # processed copies are only extracted when the recipe trains on them
+    views = feature_views(backbone, paths, n_aug if recipe.augment else 0, progress)
     say = (lambda *a: None) if progress is False else (lambda *a: print(*a, flush=True))
 
     say(f"leave-one-source-out: {len(set(holdout_units(src, groups)))} hold-out units, {len(y)} images")
