@@ -25,10 +25,19 @@ from PIL import Image, ImageFile, ImageOps
 # Limits, owned here and nowhere else.
 MAX_PIXELS = 80_000_000          # ~ 9000 x 9000; larger declared sizes are refused unread
 MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_ASPECT_RATIO = 50            # long side / short side; a webtoon strip is ~25:1, a 20000x1 PNG is refused
+# Containers counted from the headers before decoding (a few bytes each can cost the decoder seconds
+# and gigabytes): PNG chunks, JPEG segments before the image data, TIFF strips or tiles.
+MAX_PNG_CHUNKS = 20_000
+MAX_JPEG_SEGMENTS = 2_000
+MAX_TIFF_STRIPS = 100_000
+# The only decoders Pillow may use. Pillow knows EPS (it runs Ghostscript), PSD, ICNS and dozens
+# more; untrusted bytes never reach them, whatever their name says. (JPEG opens multi-picture MPO files too.)
+DECODE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 # Transparent pixels are composited onto this grey, as wild-dev's images were.
 FLATTEN_BACKGROUND = (128, 128, 128)
 IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif", ".avif", ".heic"}
+    {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif", ".avif"}
 )
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never half an image
@@ -118,7 +127,11 @@ def _read_regular_file(path: Path, label: str) -> bytes:
         what = _not_regular(os.fstat(fd).st_mode)
         if what:
             raise ImageError(label, f"is {what}, not an image file; only regular files are read")
-        return f.read(MAX_FILE_BYTES + 1)
+        try:
+            return f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:       # EIO from /proc/self/mem, a failing disk, a vanished network share
+            raise ImageError(label, f"reading the file failed ({e.strerror or e}); it may be a special "
+                             "file (/proc, /sys) or on a failing disk") from e
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -192,6 +205,76 @@ def strip_oversized_png_metadata(data: bytes) -> tuple[bytes, list[str]]:
     return b"".join(out), notes
 
 
+def _png_chunks(data: bytes, limit: int) -> int:
+    pos, n = 8, 0
+    while pos + 12 <= len(data) and n <= limit:
+        n += 1
+        if data[pos + 4:pos + 8] == b"IEND":
+            break
+        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+    return n
+
+
+def _jpeg_segments(data: bytes, limit: int) -> int:
+    """Marker segments before the first scan (SOS), where a decoder parses each one."""
+    pos, n = 2, 0
+    while pos + 4 <= len(data) and n <= limit:
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:              # fill byte
+            pos += 1
+            continue
+        n += 1
+        if marker == 0xDA:
+            break
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return n
+
+
+def _tiff_strips(data: bytes, limit: int) -> tuple[int, int]:
+    """(largest strip or tile count in one IFD, IFDs in the chain), both counted up to ``limit``."""
+    order = "little" if data[:2] == b"II" else "big"
+    u = lambda a, b: int.from_bytes(data[a:b], order)  # noqa: E731
+    if u(2, 4) != 42:                  # BigTIFF (43) and others: Pillow's own checks apply
+        return 0, 0
+    offset, strips, ifds, seen = u(4, 8), 0, 0, set()
+    while 8 <= offset < len(data) - 2 and offset not in seen and ifds <= limit:
+        seen.add(offset)
+        ifds += 1
+        entries = u(offset, offset + 2)
+        for k in range(min(entries, (len(data) - offset - 2) // 12)):
+            e = offset + 2 + 12 * k
+            if u(e, e + 2) in (273, 279, 324, 325):      # StripOffsets/ByteCounts, TileOffsets/ByteCounts
+                strips = max(strips, u(e + 4, e + 8))
+        nxt = offset + 2 + 12 * entries
+        offset = u(nxt, nxt + 4) if nxt + 4 <= len(data) else 0
+    return strips, ifds
+
+
+def check_containers(data: bytes, label: str) -> None:
+    """Refuse, from the headers alone, files whose structure would make a decoder spend seconds and
+    gigabytes on a few bytes: a million PNG chunks, millions of empty JPEG segments, a TIFF with
+    millions of strips or an endless IFD chain. Linear in the file and stops at the limit."""
+    if data.startswith(PNG_SIGNATURE):
+        limit = MAX_PNG_CHUNKS + len(data) // 4096      # large images split IDAT into many 8 KB chunks
+        if _png_chunks(data, limit) > limit:
+            raise ImageError(label, f"a PNG of more than {limit:,} chunks (tiny chunks by the million make the "
+                             "decoder crawl); refused unread. Re-save the image with any editor")
+    elif data[:2] == b"\xff\xd8":
+        if _jpeg_segments(data, MAX_JPEG_SEGMENTS) > MAX_JPEG_SEGMENTS:
+            raise ImageError(label, f"a JPEG with more than {MAX_JPEG_SEGMENTS:,} marker segments before its image "
+                             "data; refused unread. Re-save the image with any editor")
+    elif data[:4] in (b"II*\0", b"MM\0*"):
+        strips, ifds = _tiff_strips(data, MAX_TIFF_STRIPS)
+        if strips > MAX_TIFF_STRIPS or ifds > MAX_TIFF_STRIPS:
+            raise ImageError(label, f"a TIFF with {max(strips, ifds):,} strips, tiles or pages (over "
+                             f"{MAX_TIFF_STRIPS:,}); refused unread. Re-save it as PNG or a plain TIFF")
+
+
 def _is_metadata_limit(e: Exception) -> bool:
     msg = str(e).lower()
     return ("decompressed data too large" in msg or "too much memory used in text chunks" in msg
@@ -237,10 +320,14 @@ def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(decodable))
+            check_containers(decodable, label)
+            img = Image.open(io.BytesIO(decodable), formats=DECODE_FORMATS)
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(label, f"declares {width}x{height} pixels, over the {max_pixels}-pixel limit; downscale it first")
+            if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+                raise ImageError(label, f"is {width}x{height} pixels, an aspect ratio over {MAX_ASPECT_RATIO}:1 that the "
+                                 "detector cannot judge; crop it to the part you want checked")
             fmt = img.format
             if reserve is not None:
                 reserve(width * height)
@@ -256,8 +343,8 @@ def _decode(decodable: bytes, label: str, sha: str, max_pixels: int, data: bytes
         raise ImageError(label, f"declared size is over the pixel limit, refused as a possible decompression bomb ({e})") from e
     except Image.UnidentifiedImageError as e:
         raise ImageError(
-            label, f"not an image Pillow can read (got {len(data)} bytes starting {data[:8]!r}); "
-            "expected PNG, JPEG, WebP, GIF, BMP or TIFF") from e
+            label, f"not an image artcheck reads (got {len(data)} bytes starting {data[:8]!r}); "
+            "expected PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF") from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(label, f"damaged or truncated image ({e}); re-export or re-download it") from e
     except Exception as e:  # noqa: BLE001 - untrusted bytes: any decoder failure means a bad file

@@ -16,6 +16,7 @@ from artcheck.cli._common import (
     UsageFailure,
     _fail,
     app,
+    styled,
     err,
     invoke,
     out,
@@ -30,7 +31,8 @@ def demo(
     from importlib import resources
 
     folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
-    out.print(f"[bold]artcheck demo[/]: checking the bundled samples in {folder} (origins and licences: ../SAMPLES.csv)")
+    out.print(styled(("artcheck demo", "bold"), f": checking the bundled samples in {folder} (origins and licences: "
+                     "../SAMPLES.csv)"))
     code = invoke(["check", str(folder), "--format", fmt])
     labels = _sample_labels(folder)
     if labels and fmt == "table":
@@ -41,9 +43,9 @@ def demo(
         unsure = [f"{n} ({labels[n].split()[0]}, P(ai) {v.p_ai:.2f})" for n, v in rows.items()
                   if n in labels and v.verdict == "uncertain"]
         right = len(rows) - len(wrong) - len(unsure)
-        out.print(f"[bold]{right} of {len(rows)} right[/]; wrong: {', '.join(wrong) or 'none'}; "
-                  f"uncertain: {', '.join(unsure) or 'none'}. None of these images was trained on "
-                  "(the model card lists its held-out error rates).")
+        out.print(styled((f"{right} of {len(rows)} right", "bold"), f"; wrong: {', '.join(wrong) or 'none'}; "
+                         f"uncertain: {', '.join(unsure) or 'none'}. None of these images was trained on "
+                         "(the model card lists its held-out error rates)."))
     raise typer.Exit(code)
 
 
@@ -104,11 +106,22 @@ def check(
     if explain_dir is not None and (out_file is not None or engine == "ray"):
         _fail(UsageFailure("--explain keeps every result in memory and needs the plain engine; it cannot be "
                            "combined with --out or --engine ray"))
-    files, missing = expand_paths(paths)
+    from collections import Counter
+
+    from artcheck.cli.output import skipped_line
+
+    skipped: Counter = Counter()
+    try:
+        files, missing = expand_paths(paths, skipped)
+    except ValueError as e:
+        _fail(UsageFailure(str(e)))
     if missing:
         _fail(UsageFailure(f"nothing matches {', '.join(missing)}"))
     if not files:
-        _fail(UsageFailure("no files to check under " + ", ".join(paths)))
+        _fail(UsageFailure("no files to check under " + ", ".join(paths)
+                           + (f" ({skipped_line(skipped)})" if skipped else "")))
+    if skipped and not quiet:
+        err.print(skipped_line(skipped))       # once, before the results; the exit code does not change
     detector = None
     try:
         if engine == "ray":
@@ -288,7 +301,7 @@ def weights_fetch(names: list[str] = typer.Argument(None, help="backbone names (
             out.print(f"{name}: ok ({path})")
         except (ValueError, WeightsError) as e:
             failed += 1
-            err.print(f"[red]{name}: {e}[/]")
+            err.print(styled((f"{name}: {e}", "red")))
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 

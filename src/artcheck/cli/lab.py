@@ -23,6 +23,7 @@ from artcheck.cli._common import (
     _print_metrics,
     _warn_skipped,
     app,
+    styled,
     err,
     invoke,
     out,
@@ -237,7 +238,7 @@ def train_demo(
             data = str(run.parent / f"demo-data-{stamp}")
             make_dataset(data, n_per_class=150, size=64, layout="manifest")
             err.print(f"{SHARED_DATA} not found: generated sample data in {data}")
-    out.print(f"[bold]artcheck demo[/]: training {model} on {data}")
+    out.print(styled(("artcheck demo", "bold"), f": training {model} on {data}"))
     try:
         result = run_training(TrainConfig(data=data, model=model, epochs=epochs, out=str(run)))
         split = Manifest.from_csv(run / "split.csv")
@@ -436,7 +437,7 @@ def explain(
         model, name = load_explainable(target)
         e = run_explain(model, img, method, grid, name)
     except ImageError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        err.print(styled(("error:", "red"), f" {e}"))
         raise typer.Exit(EXIT_SOME_FAILED)
     except (*HEAVY_ERRORS, WeightsError) as e:
         _fail(e)
@@ -482,7 +483,7 @@ def crossval(
         out.print(f"left out (fewer than {min_group} images): " + ", ".join(f"{g} ({n})" for g, n in result["too_small"].items()))
     skipped = [f"{r} -> {c}: {v['skipped']}" for r, row in result["cells"].items() for c, v in row.items() if "skipped" in v]
     for line in skipped:
-        err.print(f"[yellow]cell skipped[/] {line}", highlight=False)
+        err.print(styled(("cell skipped", "yellow"), f" {line}"))
     for metric, means in result["means"].items():
         out.print(f"{metric}: " + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} –" for k, v in means.items()))
     out.print(f"wrote {out_dir}/crossval.json and crossval.png")

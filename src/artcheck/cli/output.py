@@ -14,9 +14,10 @@ from typing import Iterable, Iterator
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from artcheck.detect.detector import Verdict, summary
-from artcheck.detect.results import CSV_COLUMNS, csv_row
+from artcheck.detect.results import CSV_COLUMNS, csv_cells, csv_row
 from artcheck.images import is_image_path
 
 FORMATS = ("table", "json", "jsonl", "csv")
@@ -28,12 +29,20 @@ STDOUT_CSV_COLUMNS = CSV_COLUMNS[:-2]
 DATASET_FILES = frozenset({"manifest.csv", "readme", "readme.md", "readme.txt", "licence", "license", "samples.csv"})
 
 
-def _walk(root: Path) -> list[str]:
-    """Every non-hidden entry under ``root`` that is not a real directory: regular files, and
-    also FIFOs, sockets, devices, dangling links, link loops and links to directories (which
-    are not followed), so each gets its own result and error instead of vanishing."""
+def _listed(path: str) -> bool:
+    """Whether a folder entry that is not a regular file of another type gets a row: image names,
+    and every special file (FIFO, socket, device, dangling link, link loop, link to a folder),
+    so each gets its own error instead of vanishing."""
+    return is_image_path(path) or not os.path.isfile(path)
+
+
+def _walk(root: Path, skipped: Counter) -> list[str]:
+    """Every entry under ``root`` that gets a row (``_listed``); links to folders are listed, not
+    followed. What is left out is counted in ``skipped`` by why: hidden entries, a dataset's own
+    files (manifest.csv, README, licence) and regular files that are not images (by suffix)."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        skipped["hidden"] += sum(d.startswith(".") for d in dirnames)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for d in list(dirnames):
             if os.path.islink(os.path.join(dirpath, d)):
@@ -41,20 +50,55 @@ def _walk(root: Path) -> list[str]:
                 out.append(os.path.join(dirpath, d))
             elif is_image_path(d):      # a directory named like an image: its own row, and walked
                 out.append(os.path.join(dirpath, d))
-        out += [os.path.join(dirpath, f) for f in filenames
-                if not f.startswith(".") and f.lower() not in DATASET_FILES]
+        for f in filenames:
+            path = os.path.join(dirpath, f)
+            if f.startswith("."):
+                skipped["hidden"] += 1
+            elif f.lower() in DATASET_FILES:
+                skipped["dataset files"] += 1
+            elif _listed(path):
+                out.append(path)
+            else:
+                skipped[Path(f).suffix.lower() or "(no suffix)"] += 1
     return sorted(out)
 
 
-def expand_paths(args: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Files, folders (recursive, every non-hidden entry) and globs -> (files, args that matched nothing).
-    Special files are kept: :func:`artcheck.images.load_image` refuses each with its reason."""
+def skipped_line(skipped: Counter) -> str | None:
+    """'5 files skipped: not images (.txt 3, .md 1); hidden 1' (None when nothing was skipped)."""
+    if not skipped:
+        return None
+    special = ("hidden", "dataset files")
+    kinds = sorted(((k, n) for k, n in skipped.items() if k not in special), key=lambda t: (-t[1], t[0]))
+    parts = []
+    if kinds:
+        parts.append("not images (" + ", ".join(f"{k} {n}" for k, n in kinds) + ")")
+    if skipped["hidden"]:
+        parts.append(f"hidden {skipped['hidden']}")
+    if skipped["dataset files"]:
+        parts.append(f"a dataset's own files (manifest.csv, README) {skipped['dataset files']}")
+    total = sum(skipped.values())
+    return f"{total} file{'s' if total != 1 else ''} in folders skipped: " + "; ".join(parts)
+
+
+def expand_paths(args: Iterable[str], skipped: Counter | None = None) -> tuple[list[str], list[str]]:
+    """Files, folders (recursive) and globs -> (files, args that matched nothing). Special files are
+    kept: :func:`artcheck.images.load_image` refuses each with its reason. What folders hold that is
+    not checked is counted in ``skipped`` (see ``_walk``). A path the system refuses outright (empty,
+    a name too long) raises ValueError naming it."""
     files, missing = [], []
+    skipped = Counter() if skipped is None else skipped
     for arg in args:
+        if not arg.strip():
+            raise ValueError("an empty path was given; name a file, folder or glob (use . for this folder)")
         p = Path(arg)
-        if p.is_dir():          # a folder named on the command line is walked, even through a link
-            files += ([str(p)] if is_image_path(p) else []) + _walk(p)
-        elif p.exists() or p.is_symlink():
+        try:
+            is_dir, exists = p.is_dir(), p.exists() or p.is_symlink()
+        except OSError as e:
+            raise ValueError(f"{printable(arg[:80])}{'...' if len(arg) > 80 else ''}: not a usable path "
+                             f"({e.strerror or e}); check it") from e
+        if is_dir:          # a folder named on the command line is walked, even through a link
+            files += ([str(p)] if is_image_path(p) else []) + _walk(p, skipped)
+        elif exists:
             files.append(str(p))
         elif any(ch in arg for ch in "*?["):
             matched = sorted(glob.glob(arg, recursive=True))
@@ -64,6 +108,15 @@ def expand_paths(args: Iterable[str]) -> tuple[list[str], list[str]]:
         else:
             files.append(str(p))   # reported per file as unreadable, never dropped
     return files, missing
+
+
+def printable(s: str) -> str:
+    """``s`` with control and format characters (escape sequences, bidi overrides) shown escaped,
+    so a file name or a metadata field cannot drive the terminal."""
+    import unicodedata
+
+    return "".join(c if c.isprintable() or c == " " else (repr(c)[1:-1] if unicodedata.category(c)[0] == "C" else c)
+                   for c in s)
 
 
 def summary_line(s: dict[str, int]) -> str:
@@ -86,7 +139,7 @@ class Writer:
         if self.fmt == "jsonl":
             self.out.write(json.dumps(v.to_dict()) + "\n")
         elif self.fmt == "csv":
-            self.csv.writerow(csv_row(v))
+            self.csv.writerow(csv_cells(csv_row(v)))
 
     def finish(self, console: Console) -> dict[str, int]:
         s = summary(self.rows)
@@ -98,8 +151,10 @@ class Writer:
                 table.add_column(col, overflow="fold")
             colour = {"ai": "red", "human": "green", "uncertain": "yellow"}
             for v in self.rows:
-                verdict = f"[{colour.get(v.verdict, 'magenta')}]{v.verdict or 'error'}[/]"
-                table.add_row(v.path, verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", v.reason)
+                # text from files and paths is never markup: Text objects, control characters escaped
+                verdict = Text(v.verdict or "error", style=colour.get(v.verdict, "magenta"))
+                table.add_row(Text(printable(v.path)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}",
+                              Text(printable(v.reason)))
             console.print(table)
         return s
 

@@ -173,6 +173,8 @@ class Detector:
                 return label, prepared, arr, None
             except ImageError as e:
                 return label, None, None, e.reason
+            except Exception as e:  # noqa: BLE001 - one bad file gets its own error row; the scan goes on
+                return label, None, None, f"could not be checked ({type(e).__name__}: {e})"
             finally:
                 budget.release()
 
@@ -199,9 +201,29 @@ class Detector:
             if isinstance(batch, BaseException):
                 raise batch
             ok = [b for b in batch if b[3] is None]
-            probs = iter(self._p_ai(np.stack([b[2] for b in ok])) if ok else [])
+            probs = iter(self._score_batch([b[2] for b in ok]))
             for label, loaded, _arr, err in batch:
-                yield self._error(label, err) if err else self._fuse(label, loaded, float(next(probs)))
+                if err:
+                    yield self._error(label, err)
+                    continue
+                p = next(probs)
+                yield self._error(label, p) if isinstance(p, str) else self._fuse(label, loaded, float(p))
+
+    def _score_batch(self, arrays: list[np.ndarray]) -> list:
+        """P(ai) for each array, or the reason it could not be scored: a batch that fails is
+        scored image by image, so one bad input never costs the others their rows."""
+        if not arrays:
+            return []
+        try:
+            return list(self._p_ai(np.stack(arrays)))
+        except Exception:  # noqa: BLE001
+            out: list = []
+            for a in arrays:
+                try:
+                    out.append(float(self._p_ai(a[None])[0]))
+                except Exception as e:  # noqa: BLE001
+                    out.append(f"the model could not score it ({type(e).__name__}: {e})")
+            return out
 
 
 def _default_dir() -> Path:

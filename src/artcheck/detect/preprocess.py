@@ -52,11 +52,15 @@ class PreprocessConfig:
         h, w = self.input_size
         resample = _RESAMPLE[self.interpolation]
         if self.crop == "center":
+            # Crop first, in source pixels, then resize only that box: the output is never larger
+            # than the input size (scaling the short side of a 20000x1 image up to 224 first would
+            # allocate 4.5 GB). The box is the centre region the old resize-then-crop kept.
             scale = max(h / img.height, w / img.width)
-            new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
-            img = img.resize(new, resample)
-            left, top = (img.width - w) // 2, (img.height - h) // 2
-            return img.crop((left, top, left + w, top + h))
+            bw, bh = min(img.width, w / scale), min(img.height, h / scale)
+            left, top = (img.width - bw) / 2, (img.height - bh) / 2
+            if img.size == (w, h):
+                return img
+            return img.resize((w, h), resample, box=(left, top, left + bw, top + bh))
         return img.resize((w, h), resample) if img.size != (w, h) else img
 
     def to_uint8(self, img: Image.Image) -> np.ndarray:

@@ -52,6 +52,30 @@ def file_key(path: str) -> tuple[str, int, int]:
     return (path, int(st.st_size), int(st.st_mtime_ns))
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or a tab or CR before
+    one) gets a leading apostrophe, as OWASP advises. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        try:
+            float(value)
+            return value
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def spreadsheet_unsafe(value: str) -> str:
+    """The cell as it was before :func:`spreadsheet_safe` (for reading our own CSV back)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES) else value
+
+
+def csv_cells(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: spreadsheet_safe(v) for k, v in row.items()}
+
+
 def csv_row(v: Verdict) -> dict[str, Any]:
     """The flat row (CSV, Parquet): evidence joined into one string."""
     img = v.image or {}
@@ -173,7 +197,7 @@ class ResultFile:
                     raise ResumeError(f"{self.path}: expected the columns {', '.join(CSV_COLUMNS)}; got "
                                       f"{', '.join(reader.fieldnames or ())}")
                 for r in reader:
-                    self.done.add((r["path"], int(r["size"]), int(r["mtime_ns"])))
+                    self.done.add((spreadsheet_unsafe(r["path"]), int(r["size"]), int(r["mtime_ns"])))
                     self.existing_rows += 1
 
     def _repair_tail(self) -> None:
@@ -221,7 +245,7 @@ class ResultFile:
             self._buffer.append(json.dumps({**v.to_dict(), "size": key[1], "mtime_ns": key[2]}) + "\n")
         elif self.fmt == "csv":
             buf = io.StringIO()
-            csv.DictWriter(buf, fieldnames=CSV_COLUMNS).writerow({**csv_row(v), "size": key[1], "mtime_ns": key[2]})
+            csv.DictWriter(buf, fieldnames=CSV_COLUMNS).writerow(csv_cells({**csv_row(v), "size": key[1], "mtime_ns": key[2]}))
             self._buffer.append(buf.getvalue())
         else:
             self._buffer.append(_parquet_row(v, key))

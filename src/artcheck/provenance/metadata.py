@@ -68,10 +68,32 @@ def _software(loaded) -> str:
     return _text(exif.get(EXIF_SOFTWARE, ""))
 
 
+MAX_JSON_DEPTH = 64     # ComfyUI graphs nest about 6 deep; '[' * 100_000 would exhaust the recursion limit
+
+
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting in ``text`` (brackets inside strings counted too: an upper bound)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def _json(value) -> dict | list | None:
+    """The parsed JSON of one metadata field, or None when it is not JSON or nests too deep."""
+    text = _text(value)
+    if not text.lstrip().startswith(("{", "[")) or _nesting(text) > MAX_JSON_DEPTH:
+        return None
     try:
-        return json.loads(_text(value))
-    except (ValueError, TypeError):
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
         return None
 
 
@@ -81,7 +103,7 @@ def looks_like_a1111(params: str) -> bool:
     return end > 0 and STEPS_RE.search(params, 0, end) is not None
 
 
-def _generator_text_evidence(info: dict, comment: str) -> list[Evidence]:
+def _a1111_evidence(info: dict, comment: str) -> list[Evidence]:
     out = []
     params = _text(info.get("parameters", "")) or comment
     if len(params) > MAX_PARAMETERS_CHARS:
@@ -90,17 +112,32 @@ def _generator_text_evidence(info: dict, comment: str) -> list[Evidence]:
     elif params and looks_like_a1111(params):
         tool = "Fooocus" if "Fooocus" in params else "Automatic1111-style"
         out.append(Evidence("metadata", f"{tool} generation parameters (prompt, steps, sampler) are embedded", STRONG))
+    return out
+
+
+def _comfyui_evidence(info: dict) -> list[Evidence]:
+    out = []
     prompt, workflow = _json(info.get("prompt", "")), _json(info.get("workflow", ""))
     if isinstance(prompt, dict) and any(isinstance(v, dict) and "class_type" in v for v in prompt.values()):
         out.append(Evidence("metadata", "a ComfyUI generation graph ('prompt') is embedded", STRONG))
     elif isinstance(workflow, dict) and "nodes" in workflow:
         out.append(Evidence("metadata", "a ComfyUI workflow is embedded", STRONG))
+    return out
+
+
+def _named_tool_evidence(info: dict) -> list[Evidence]:
+    out = []
     for key in ("invokeai_metadata", "invokeai_graph", "sd-metadata", "dream"):
         if key in info:
             out.append(Evidence("metadata", f"InvokeAI generation metadata ('{key}') is embedded", STRONG))
             break
     if "fooocus_scheme" in info:
         out.append(Evidence("metadata", "Fooocus generation metadata is embedded", STRONG))
+    return out
+
+
+def _novelai_evidence(info: dict) -> list[Evidence]:
+    out = []
     nai = _json(info.get("Comment", ""))
     if _text(info.get("Software", "")).startswith("NovelAI") or (isinstance(nai, dict) and "sampler" in nai and "steps" in nai):
         out.append(Evidence("metadata", "NovelAI generation metadata is embedded", STRONG))
@@ -138,11 +175,29 @@ def _xmp_evidence(info: dict) -> list[Evidence]:
 def read_metadata_evidence(loaded) -> list[Evidence]:
     """Evidence from text chunks, EXIF and XMP of one decoded image."""
     info = loaded.info
-    comment = _user_comment(loaded)
-    out = _generator_text_evidence(info, comment) + _xmp_evidence(info)
+    out: list[Evidence] = []
+
+    def each(what: str, read) -> None:
+        # every field on its own: one that cannot be parsed costs only its own finding
+        try:
+            out.extend(read())
+        except Exception as e:  # noqa: BLE001 - untrusted metadata
+            out.append(Evidence("metadata", f"the {what} could not be read ({type(e).__name__}); ignored", INFO))
+
+    comment: list[str] = [""]
+    each("EXIF UserComment", lambda: comment.__setitem__(0, _user_comment(loaded)) or [])
+    each("generation parameters", lambda: _a1111_evidence(info, comment[0]))
+    each("ComfyUI fields", lambda: _comfyui_evidence(info))
+    each("tool metadata", lambda: _named_tool_evidence(info))
+    each("NovelAI fields", lambda: _novelai_evidence(info))
+    each("XMP packet", lambda: _xmp_evidence(info))
     out += [Evidence("metadata", f"{note}; the pixels were read without it", INFO)
             for note in info.get("artcheck_skipped_chunks", [])]
-    software = _software(loaded)
-    if not out and software and any(g.lower() in software.lower() for g in GENERATOR_SOFTWARE):
+    software = ""
+    try:
+        software = _software(loaded)
+    except Exception:  # noqa: BLE001
+        pass
+    if not any(e.weight >= STRONG for e in out) and software and any(g.lower() in software.lower() for g in GENERATOR_SOFTWARE):
         out.append(Evidence("metadata", f"the Software tag names an AI generator ({software[:60]})", STRONG))
     return out
