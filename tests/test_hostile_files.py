@@ -178,3 +178,102 @@ def test_paths_the_system_refuses_and_stray_files_in_folders(tmp_path, capsys, t
     (tmp_path / "notes.txt").rename(tmp_path / "named.txt")
     code, out, _ = _check(capsys, tmp_path / "named.txt", "--model", tiny_detector_dir, "--format", "jsonl", "-q")
     assert code == 1 and _rows(out)["named.txt"]["error"]          # named on the command line: its own row
+
+
+# -- the server: held connections and the memory held by uploads -------------------------------
+
+@pytest.fixture()
+def guarded_server(tiny_detector_dir, monkeypatch):
+    """A real uvicorn on loopback with short header deadlines, a small connection cap and a
+    3 MB budget for bodies in flight (the detector runs in threads: no worker processes)."""
+    from artcheck.detect.detector import load_detector
+    from artcheck.service import server
+    from artcheck.service.app import create_app
+    from artcheck.service.settings import ServiceSettings
+    from conftest import serve_on_loopback
+
+    monkeypatch.setattr(server.GuardedH11Protocol, "header_timeout", 1.0)
+    monkeypatch.setattr(server.GuardedH11Protocol, "max_connections", 8)
+    settings = ServiceSettings(max_request_bytes=2_000_000, max_bytes_in_flight=3_000_000, body_timeout_s=5)
+    app = create_app(load_detector(tiny_detector_dir), settings=settings)
+    for port in serve_on_loopback(app):
+        yield port
+
+
+def _closed_within(sock, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def test_idle_and_slow_header_connections_are_closed_and_connections_capped(guarded_server):
+    import socket
+
+    port = guarded_server
+    idle = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    assert _closed_within(idle, 5) and time.monotonic() - t0 < 4, "a connection that sends nothing is closed"
+    slow = socket.create_connection(("127.0.0.1", port))
+    t0 = time.monotonic()
+    closed = False
+    for ch in b"GET /healthz HTTP/1.1\r\nHost: x\r\n":       # one byte every 0.2 s: headers never complete in time
+        try:
+            slow.sendall(bytes([ch]))
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.2)
+    assert closed or _closed_within(slow, 3)
+    assert time.monotonic() - t0 < 8
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    closed_at_once = sum(_closed_within(s, 0.5) for s in held)
+    assert closed_at_once >= 12, f"only {closed_at_once} of 20 connections past a cap of 8 were refused"
+    for s in held:
+        s.close()
+    import httpx
+
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200   # still serving
+
+
+def test_bodies_past_the_memory_budget_are_refused_before_they_are_read(guarded_server):
+    import socket
+
+    import httpx
+
+    port = guarded_server
+    # a 1.9 MB upload that arrives slowly holds 1.9 MB of the 3 MB budget ...
+    first = socket.create_connection(("127.0.0.1", port))
+    first.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                  b"Content-Length: 1900000\r\n\r\n--b\r\n")
+    time.sleep(0.3)
+    # ... so a second one of the same size is refused at once, before its body is read
+    t0 = time.monotonic()
+    r = httpx.post(f"http://127.0.0.1:{port}/v1/check", timeout=10,
+                   files=[("files", ("big.png", b"\0" * 1_800_000, "image/png"))])
+    assert r.status_code == 503 and r.json()["error"]["code"] == "busy" and "Retry-After" in r.headers
+    assert time.monotonic() - t0 < 3
+    first.close()
+    time.sleep(0.3)
+    ok = httpx.post(f"http://127.0.0.1:{port}/v1/check", timeout=30, files=[("files", ("ok.png", _png(), "image/png"))])
+    assert ok.status_code == 200, ok.text          # the budget was given back
+
+
+def test_a_failure_inside_the_server_answers_in_the_json_error_shape():
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from artcheck.service.app import create_app
+
+    class Broken:
+        model_info, lo, hi, config = {"name": "broken", "version": "0"}, 0.5, 0.5, {}
+
+        def check_many(self, items, **kw):
+            raise RuntimeError("worker fell over")
+
+    with TestClient(create_app(Broken()), raise_server_exceptions=False) as c:
+        r = c.post("/v1/check", files=[("files", ("a.png", _png(), "image/png"))])
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"

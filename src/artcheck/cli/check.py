@@ -331,7 +331,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
     port: int = typer.Option(8000),
     model: str = typer.Option("default", "--model", help="'default' or a folder holding detector.json"),
-    workers: int = typer.Option(1, help="requests that run inference at once"),
+    workers: int = typer.Option(2, help="worker processes that check images, each with its own copy of the model "
+                                "(about 0.7 GB each); one slow request holds one worker, the others keep serving"),
     max_queue: int = typer.Option(8, "--max-queue", help="requests that may wait before the server answers 503"),
     max_files: int = typer.Option(32, "--max-files", help="images per request"),
     max_file_mb: float = typer.Option(20, "--max-file-mb", help="largest upload per image, MB"),
@@ -348,6 +349,7 @@ def serve(
         import uvicorn
 
         from artcheck.service.app import create_app
+        from artcheck.service.server import server_config  # noqa: F401 - needs uvicorn too
         from artcheck.service.settings import ServiceSettings
     except ModuleNotFoundError as e:
         _fail(ModuleNotFoundError(f"the server needs {e.name!r}: pip install 'artcheck[serve]'"))
@@ -355,8 +357,9 @@ def serve(
                                max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout,
                                body_timeout_s=body_timeout, max_pixels=int(max_megapixels * 1_000_000))
     err.print(f"artcheck serving on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    # timeout_keep_alive: idle keep-alive connections are closed after 5 s (uvicorn's default, stated)
-    uvicorn.run(create_app(settings=settings, model=model), host=host, port=port, log_level="warning",
-                timeout_keep_alive=5)
+    from artcheck.service.server import server_config
+
+    # idle keep-alive connections closed after 5 s, request headers due within 10 s, at most 256 connections
+    uvicorn.Server(server_config(create_app(settings=settings, model=model), host, port)).run()
 
 

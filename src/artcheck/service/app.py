@@ -56,12 +56,36 @@ class _Gate:
         self.inside -= 1
 
 
-async def _read_capped(request: Request, cap: int, timeout: float) -> bytes:
-    """The body, at most ``cap`` bytes, all of it within ``timeout`` seconds (else 408)."""
+class _ByteBudget:
+    """Request bodies held in memory at once, over all requests: each reserves what it may hold
+    (its declared length, or the cap) before its body is read; past the budget it gets 503."""
+
+    def __init__(self, total: int):
+        self.total, self.used = total, 0
+
+    def reserve(self, n: int) -> int:
+        if self.used and self.used + n > self.total:
+            raise ApiError(503, "busy", f"too many large uploads in flight ({self.used:,} bytes held); retry shortly")
+        self.used += n
+        return n
+
+    def release(self, n: int) -> None:
+        self.used -= n
+
+
+def _declared_length(request: Request, cap: int) -> int | None:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {cap}")
-    chunks, size = [], 0
+    if declared and declared.isdigit():
+        if int(declared) > cap:
+            raise ApiError(413, "request_too_large", f"request body is {declared} bytes; the limit is {cap}")
+        return int(declared)
+    return None
+
+
+async def _capped_body(request: Request, cap: int, timeout: float) -> AsyncIterator[bytes]:
+    """The body as it arrives, at most ``cap`` bytes, all of it within ``timeout`` seconds (else 408).
+    Streamed into the multipart parser, so the body is never held twice."""
+    size = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     stream = request.stream().__aiter__()
@@ -69,7 +93,7 @@ async def _read_capped(request: Request, cap: int, timeout: float) -> bytes:
         try:
             chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, deadline - loop.time()))
         except StopAsyncIteration:
-            break
+            return
         except asyncio.TimeoutError as e:
             raise ApiError(408, "body_timeout", f"the request body did not arrive within {timeout:g} s "
                            f"({size} bytes received); upload it again on a faster connection",
@@ -77,8 +101,7 @@ async def _read_capped(request: Request, cap: int, timeout: float) -> bytes:
         size += len(chunk)
         if size > cap:
             raise ApiError(413, "request_too_large", f"request body exceeds the {cap}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 async def _parse_files(request: Request, s: ServiceSettings) -> list[tuple[str, bytes]]:
@@ -86,30 +109,30 @@ async def _parse_files(request: Request, s: ServiceSettings) -> list[tuple[str, 
     if not ctype.startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type",
                        f"expected multipart/form-data with one or more 'files' parts, got {ctype or 'no content type'!r}")
-    body = await _read_capped(request, s.max_request_bytes, s.body_timeout_s)
-
-    async def stream() -> AsyncIterator[bytes]:
-        yield body
 
     class InMemoryParser(MultiPartParser):
         spool_max_size = s.max_request_bytes   # keep every part in memory: nothing touches the disk
 
     try:
-        form = await InMemoryParser(request.headers, stream(), max_files=s.max_files, max_fields=16).parse()
+        form = await InMemoryParser(request.headers, _capped_body(request, s.max_request_bytes, s.body_timeout_s),
+                                    max_files=s.max_files, max_fields=16).parse()
     except MultiPartException as e:
         status = 413 if "Too many files" in e.message else 400
         raise ApiError(status, "bad_multipart", f"{e.message} (at most {s.max_files} files per request)") from e
     uploads = [v for k, v in form.multi_items() if k in ("files", "file") and hasattr(v, "read")]
     if not uploads:
+        await form.close()
         raise ApiError(400, "no_files", "no image parts found; send them as multipart fields named 'files'")
     out = []
-    for i, up in enumerate(uploads):
-        data = await up.read()
-        await up.close()
-        name = Path(up.filename or f"upload-{i}").name[:200] or f"upload-{i}"   # a label, never a path
-        if len(data) > s.max_file_bytes:
-            raise ApiError(413, "file_too_large", f"{name}: {len(data)} bytes; the limit is {s.max_file_bytes}")
-        out.append((name, data))
+    try:
+        for i, up in enumerate(uploads):
+            name = Path(up.filename or f"upload-{i}").name[:200] or f"upload-{i}"   # a label, never a path
+            if (up.size or 0) > s.max_file_bytes:
+                raise ApiError(413, "file_too_large", f"{name}: {up.size} bytes; the limit is {s.max_file_bytes}")
+            out.append((name, await up.read()))
+            await up.close()               # each part's spool freed as soon as its bytes are taken
+    finally:
+        await form.close()
     return out
 
 
@@ -157,6 +180,12 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:
         return _error(e.status, e.code, e.message, e.headers)
 
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, e: Exception) -> JSONResponse:
+        # a bug or a worker failure still answers in the API's error shape, never plain text
+        return _error(500, "internal_error", f"the server failed on this request ({type(e).__name__}); retry, "
+                      "and report it if it persists")
+
     @app.get("/healthz")
     async def healthz() -> dict:
         pool = state["pool"]
@@ -190,9 +219,14 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
     @app.post("/v1/check")
     async def check(request: Request) -> JSONResponse:
         gate = state["gate"] or _Gate(s.max_concurrency, s.max_queue)
-        files = await _parse_files(request, s)
+        budget = state.setdefault("bytes", _ByteBudget(s.max_bytes_in_flight))
+        held = 0
         try:
+            # the queue limit and the memory budget apply before a byte of the body is read
             with gate:
+                declared = _declared_length(request, s.max_request_bytes)
+                held = budget.reserve(declared if declared is not None else s.max_request_bytes)
+                files = await _parse_files(request, s)
                 async with gate.sem:
                     work = run_in_threadpool(run_checks, [d for _, d in files])
                     # process workers enforce the deadline themselves; a thread can only be abandoned
@@ -204,6 +238,8 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
             raise
         except asyncio.TimeoutError as e:
             raise ApiError(504, "timeout", f"checking took longer than {s.request_timeout_s:g} s") from e
+        finally:
+            budget.release(held)
         for (name, _), v in zip(files, verdicts):
             v.path = name
         results = [v.to_dict() for v in verdicts]

@@ -16,6 +16,10 @@ class ServiceSettings(BaseModel):
                                      "the answer is 504 and (with process workers) the worker is recycled")
     body_timeout_s: float = Field(30.0, gt=0, description="the whole request body must arrive within this time, "
                                   "else 408 and the connection is closed (slow or stalled uploads)")
-    max_concurrency: int = Field(1, gt=0, description="requests running inference at once")
+    max_concurrency: int = Field(2, gt=0, description="requests running inference at once (worker processes, each "
+                                 "with its own copy of the model)")
+    max_bytes_in_flight: int = Field(200 * 1024 * 1024, gt=0, description="request bodies held in memory at once, "
+                                     "over all requests; a request that would go past it gets 503 before its body "
+                                     "is read")
     max_queue: int = Field(8, ge=0, description="requests waiting for a slot before 503")
     retry_after_s: int = Field(2, gt=0)
