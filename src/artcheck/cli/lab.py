@@ -23,6 +23,7 @@ from artcheck.cli._common import (
     _print_metrics,
     _warn_skipped,
     app,
+    needs,
     styled,
     err,
     invoke,
@@ -61,6 +62,7 @@ def train(
     lora_rank: Optional[int] = typer.Option(None, "--lora-rank", help="vlm-lora: rank of the LoRA adapters"),
 ) -> None:
     """Train a model; writes weights, config, curves and per-epoch metrics to a run directory."""
+    needs("train", "'artcheck train'")
     from artcheck.lab.config import TrainConfig
 
     overrides: dict[str, Any] = dict(
@@ -118,6 +120,7 @@ def evaluate(
     RUN_DIR 'default' or a folder holding detector.json evaluates a detector's model score;
     --data is then required.
     """
+    needs("train", "'artcheck evaluate'")
     import json
 
     from artcheck.data import Manifest, read_dataset
@@ -163,9 +166,10 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="a run directory written by 'artcheck train'"),
-    images: list[Path] = typer.Argument(..., help="image files"),
+    images: list[Path] = typer.Argument(..., metavar="IMAGES", help="image files"),
 ) -> None:
     """Print P(human) and P(ai) for each image."""
+    needs("train", "'artcheck predict'")
     from artcheck.images import ImageError, load_image
     from artcheck.lab import runs
 
@@ -194,6 +198,7 @@ def predict(
 @app.command()
 def models() -> None:
     """List the registered models."""
+    needs("train", "'artcheck models'")
     from artcheck.models import list_models, model_entry
 
     try:
@@ -218,6 +223,7 @@ def train_demo(
     out_dir: Optional[str] = typer.Option(None, "--out"),
 ) -> None:
     """Train and evaluate a seed CNN on the built-in default data, end to end."""
+    needs("train", "'artcheck train-demo'")
     from datetime import datetime, timezone
 
     from artcheck.data import Manifest, read_dataset
@@ -264,6 +270,7 @@ def export(
 
     Torch models become one ONNX graph with their preprocessing; logreg-clip and probe-clip a NumPy
     linear head on the CLIP features. P(ai) equals 'artcheck predict RUN'."""
+    needs("train", "'artcheck export'")
     from artcheck.lab.export import export as run_export
 
     try:
@@ -304,6 +311,8 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Generate AI images with diffusers into a labelled dataset; a rerun skips images already written."""
+    needs("train", "'artcheck generate'")
+    needs("generate", "'artcheck generate'")
     from artcheck.lab.generate import generate as run_generate, titles_from as titles
 
     try:
@@ -332,6 +341,8 @@ def caption(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Caption each image (image-to-prompt); a rerun skips images already captioned."""
+    needs("train", "'artcheck caption'")
+    needs("generate", "'artcheck caption'")
     from artcheck.lab.generate import caption as run_caption
 
     try:
@@ -361,6 +372,8 @@ def pair(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Caption each human image and generate its AI twin; both go into one manifest, paired by group."""
+    needs("train", "'artcheck pair'")
+    needs("generate", "'artcheck pair'")
     from artcheck.lab.generate import pair as run_pair
 
     try:
@@ -386,6 +399,7 @@ def build_detector_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Build a calibrated detector and measure it held out by source (model card included)."""
+    needs("train", "'artcheck build-detector'")
     from dataclasses import replace
 
     from artcheck.detect.weights import WeightsError
@@ -427,6 +441,7 @@ def explain(
     grid: int = typer.Option(8, help="occlusion grid (grid x grid cells, grid**2 + 1 forward passes)"),
 ) -> None:
     """Write IMAGE with a heat map of what pushed the model towards 'ai', and the scores in the corner."""
+    needs("train", "'artcheck explain'")
     from artcheck.detect.weights import WeightsError
     from artcheck.images import ImageError, load_image
     from artcheck.lab.explain import explain as run_explain
@@ -466,6 +481,7 @@ def crossval(
     Groups holding one class are completed with the other class from outside the cell
     (see docs/evaluation.md); train and test never share an image.
     """
+    needs("train", "'artcheck crossval'")
     from artcheck.data import read_dataset
     from artcheck.lab import crossval as cv
 
@@ -501,6 +517,7 @@ def make_edited(
 
     Train three classes on the result with: artcheck train --data OUT/manifest.csv --classes human,edited,ai
     """
+    needs("train", "'artcheck make-edited'")
     from artcheck.data import read_dataset
     from artcheck.data.edited import build_edited
 
@@ -520,6 +537,7 @@ def report(
                                                                  "made with 'artcheck evaluate' when missing)"),
 ) -> None:
     """One self-contained HTML page: config, metrics, curves, robustness, cross matrix, examples with heat maps."""
+    needs("train", "'artcheck report'")
     from artcheck.lab.report import write_report_html
 
     if eval_dir is None and not (run_dir / "eval-test" / "metrics.json").is_file() and (run_dir / "config.json").is_file():
