@@ -87,14 +87,19 @@ def test_cli_check_formats_and_exit_codes(tiny_detector_dir, synth_dir, tmp_path
     assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "json", "-q"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["checked"] == 6 and len(data["results"]) == 6
-    (folder / "notes.txt").write_text("not an image")
+    (folder / "notes.txt").write_text("not an image")      # met in a folder: counted as skipped, exit 0
+    assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "jsonl", "-q"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 6
+    (folder / "broken.png").write_text("not an image")     # named like an image: its own error row, exit 1
     assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "jsonl", "-q"]) == 1
     lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert len(lines) == 7 and sum(l["error"] is not None for l in lines) == 1
+    (folder / "broken.png").unlink()
     assert main(["check", str(folder / "*.png"), "--model", str(tiny_detector_dir), "-f", "csv", "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("path,verdict,p_ai")
     assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "xml"]) == 2
     assert main(["check", str(tmp_path / "nothing*.png"), "--model", str(tiny_detector_dir)]) == 2
+    assert main(["check", str(tmp_path / "no-such-file.png"), "--model", str(tiny_detector_dir)]) == 2
     assert main(["check", str(folder), "--model", str(tmp_path)]) == 2
 
 
@@ -205,9 +210,10 @@ def test_check_on_a_folder_of_labelled_datasets_reports_every_source(tiny_detect
     parent = tmp_path / "sources"
     for name in ("one", "two"):
         shutil.copytree(synth_dir, parent / name)
-    (parent / "one" / "notes.txt").write_text("not an image")       # other non-image files are still reported
-    assert main(["check", str(parent), "--model", str(tiny_detector_dir), "-f", "json"]) == 1
+    (parent / "one" / "notes.txt").write_text("not an image")       # other non-image files: counted, exit 0
+    assert main(["check", str(parent), "--model", str(tiny_detector_dir), "-f", "json"]) == 0
     report = capsys.readouterr().err
+    assert "3 files in folders skipped: not images (.txt 1); a dataset's own files" in " ".join(report.split())
     rows = {l.split()[0]: l.split() for l in report.splitlines() if l.startswith("synth-")}
     assert set(rows) == {"synth-ai-0", "synth-ai-1", "synth-human-0", "synth-human-1"}
     n = sum(1 for _ in synth_dir.rglob("*.png"))

@@ -39,7 +39,7 @@ def folder(tmp_path_factory):
         if i % 3 == 0:
             arr = (arr // 64 * 64).astype(np.uint8)            # smoother: lower P(ai)
         Image.fromarray(arr).save(sub / f"img{i:03d}.png")
-    (root / "notes.txt").write_text("not an image")
+    (root / "notes.png").write_text("not an image")        # named like an image: its own error row
     return root
 
 
@@ -64,7 +64,7 @@ def _by_path(rows):
 def test_killed_and_resumed_scan_equals_an_uninterrupted_one(folder, model_dir, tmp_path, suffix):
     whole = tmp_path / f"whole{suffix}"
     res = subprocess.run(_scan(folder, whole, model_dir), capture_output=True, text=True)
-    assert res.returncode == 1, res.stderr            # notes.txt is not an image: exit 1, with its own row
+    assert res.returncode == 1, res.stderr            # notes.png is not an image: exit 1, with its own row
     expected = read_rows(whole)
     assert len(expected) == 301 and len(_by_path(expected)) == 301
 

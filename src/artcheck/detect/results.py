@@ -128,7 +128,7 @@ class ResultFile:
     """An append-only result file, batched and fsynced. ``settings`` is what the sidecar records."""
 
     def __init__(self, path: str | Path, settings: dict[str, Any], resume: bool = False,
-                 flush_rows: int = FLUSH_ROWS, flush_seconds: float = FLUSH_SECONDS):
+                 flush_rows: int = FLUSH_ROWS, flush_seconds: float = FLUSH_SECONDS, retry_errors: bool = False):
         self.path, self.fmt = Path(path), format_of(path)
         self.settings = {**settings, "format": self.fmt}
         self.flush_rows, self.flush_seconds = max(1, int(flush_rows)), float(flush_seconds)
@@ -137,6 +137,8 @@ class ResultFile:
         self.done: set[tuple[str, int, int]] = set()
         self.repaired = 0                 # bytes cut from a last line left half-written
         self.existing_rows = 0
+        self.failed: set[tuple[str, int, int]] = set()   # keys of rows already in the file whose check failed
+        self.retried = 0
         if self.fmt == "parquet":
             try:
                 import pyarrow  # noqa: F401
@@ -150,6 +152,8 @@ class ResultFile:
                                   "it are skipped), or choose another --out")
             self._check_settings()
             self._read_existing()
+            if retry_errors and self.failed:
+                self._drop_failed()
         elif resume and not self.path.exists():
             pass                          # --resume on a first run simply starts it
         self._start()
@@ -176,8 +180,10 @@ class ResultFile:
             import pyarrow.parquet as pq
 
             for part in sorted(self.path.glob("part-*.parquet")):
-                t = pq.read_table(part, columns=["path", "size", "mtime_ns"]).to_pydict()
-                self.done.update(zip(t["path"], t["size"], t["mtime_ns"]))
+                t = pq.read_table(part, columns=["path", "size", "mtime_ns", "error"]).to_pydict()
+                keys = list(zip(t["path"], t["size"], t["mtime_ns"]))
+                self.done.update(keys)
+                self.failed.update(k for k, e in zip(keys, t["error"]) if e)
                 self.existing_rows += len(t["path"])
             return
         self._repair_tail()
@@ -186,7 +192,10 @@ class ResultFile:
                 for n, line in enumerate(f, 1):
                     try:
                         d = json.loads(line)
-                        self.done.add((d["path"], int(d["size"]), int(d["mtime_ns"])))
+                        key = (d["path"], int(d["size"]), int(d["mtime_ns"]))
+                        self.done.add(key)
+                        if d.get("error"):
+                            self.failed.add(key)
                     except (ValueError, KeyError, TypeError) as e:
                         raise ResumeError(f"{self.path}, line {n}: not a result row written by artcheck ({e}); "
                                           "fix or remove that line, or write to another --out") from e
@@ -197,8 +206,45 @@ class ResultFile:
                     raise ResumeError(f"{self.path}: expected the columns {', '.join(CSV_COLUMNS)}; got "
                                       f"{', '.join(reader.fieldnames or ())}")
                 for r in reader:
-                    self.done.add((spreadsheet_unsafe(r["path"]), int(r["size"]), int(r["mtime_ns"])))
+                    key = (spreadsheet_unsafe(r["path"]), int(r["size"]), int(r["mtime_ns"]))
+                    self.done.add(key)
+                    if r.get("error"):
+                        self.failed.add(key)
                     self.existing_rows += 1
+
+    def _drop_failed(self) -> None:
+        """--retry-errors: rewrite the file without its failed rows (atomically), so they are checked
+        again and each file keeps one row."""
+        def failed(key) -> bool:
+            return key in self.failed
+
+        if self.fmt == "parquet":
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            for part in sorted(self.path.glob("part-*.parquet")):
+                t = pq.read_table(part)
+                keep = pc.invert(pc.is_valid(t["error"]) & pc.not_equal(t["error"], ""))
+                kept = t.filter(pc.fill_null(keep, True))
+                if kept.num_rows != t.num_rows:
+                    tmp = part.with_name(f".{part.name}.tmp")
+                    pq.write_table(kept, tmp)
+                    os.replace(tmp, part)
+        else:
+            with open(self.path, newline="", encoding="utf-8") as f:
+                lines = f.readlines()
+            if self.fmt == "jsonl":
+                kept = [ln for ln in lines if not failed(_jsonl_key(ln))]
+            else:
+                rows = list(csv.reader(lines[1:]))
+                idx = [CSV_COLUMNS.index(c) for c in ("path", "size", "mtime_ns")]
+                kept = lines[:1] + [ln for ln, r in zip(lines[1:], rows)
+                                    if not failed((spreadsheet_unsafe(r[idx[0]]), int(r[idx[1]]), int(r[idx[2]])))]
+            _atomic_write(self.path, "".join(kept).encode("utf-8"))
+        self.retried = len(self.failed)
+        self.existing_rows -= self.retried
+        self.done -= self.failed
+        self.failed = set()
 
     def _repair_tail(self) -> None:
         """Cut a last line that a kill left without its newline (every row we write ends in one)."""
@@ -277,6 +323,11 @@ class ResultFile:
 
     def close(self) -> None:
         self.flush()
+
+
+def _jsonl_key(line: str) -> tuple[str, int, int]:
+    d = json.loads(line)
+    return d["path"], int(d["size"]), int(d["mtime_ns"])
 
 
 def _parquet_schema():

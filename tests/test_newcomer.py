@@ -1,0 +1,78 @@
+"""The first ten minutes of a new user (issue 26): resumed scans that keep their failures, help
+text without markup, progress from the first image, usage errors before the model loads."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from artcheck.cli import main
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_resumed_scan_keeps_its_failures_and_retry_errors_checks_them_again(tmp_path, capsys, tiny_detector_dir):
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"ok{i}.png").write_bytes(_png())
+    for i in range(3):
+        (folder / f"broken{i}.png").write_bytes(b"not a png")
+    out = tmp_path / "r.jsonl"
+    args = ["check", str(folder), "--model", str(tiny_detector_dir), "--out", str(out)]
+    assert main(args) == 1
+    assert main(args + ["--resume"]) == 1, "a resumed scan must still report the failed rows"
+    assert "3 earlier rows in it failed" in " ".join(capsys.readouterr().err.split())
+    for i in range(3):                                  # the files are fixed ...
+        (folder / f"broken{i}.png").write_bytes(_png())
+    # ... but they are other files now (size and mtime changed): checked anew, the old rows stay failed
+    assert main(args + ["--resume", "--retry-errors"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 7 and not any(r["error"] for r in rows)
+    assert main(args + ["--retry-errors"]) == 2          # needs --resume
+
+
+def test_retry_errors_replaces_failed_rows_of_unchanged_files(tmp_path, tiny_detector_dir, monkeypatch):
+    import artcheck.detect.detector as detector_module
+
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"img{i}.png").write_bytes(_png())
+    real = detector_module.collect_evidence
+    monkeypatch.setattr(detector_module, "collect_evidence", lambda loaded: (_ for _ in ()).throw(OSError("flaky")))
+    out = tmp_path / "r.csv"
+    args = ["check", str(folder), "--model", str(tiny_detector_dir), "--out", str(out), "-q"]
+    assert main(args) == 1
+    monkeypatch.setattr(detector_module, "collect_evidence", real)     # the transient failure is gone
+    assert main(args + ["--resume"]) == 1                              # skipped, still failed
+    assert main(args + ["--resume", "--retry-errors"]) == 0
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 3 and not any(r["error"] for r in rows)
+
+
+def test_the_first_verdict_comes_before_a_whole_batch_is_done(tiny_detector_dir, tmp_path):
+    from artcheck.detect.detector import load_detector
+
+    det = load_detector(tiny_detector_dir)
+    sizes = []
+    real = det._score_batch
+    det._score_batch = lambda arrays: sizes.append(len(arrays)) or real(arrays)
+    list(det.check_many([_png()] * 40, batch_size=16))
+    assert sizes[:5] == [1, 2, 4, 8, 16] and sum(sizes) == 40
+
+
+def test_help_and_hints_keep_their_brackets(capsys):
+    assert main(["check", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "Usage: artcheck check [OPTIONS] PATHS..." in text
+    assert "pip install 'artcheck[scale]'" in " ".join(text.split())
+    assert "<bool>" not in text and "{paths}" not in text
