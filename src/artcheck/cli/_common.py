@@ -130,11 +130,15 @@ def _evaluable(run_dir: Path):
 
 
 
-def invoke(args: list[str]) -> int:
+def invoke(args: list[str], capture: bool = False) -> int:
     """Run one artcheck command line in-process (commands that reuse another, as ``demo`` runs
-    ``check``); returns its exit code."""
-    try:
-        app(args=list(args), prog_name="artcheck")
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_SOME_FAILED)
+    ``check``); returns its exit code. ``capture``: its standard output is discarded."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) if capture else contextlib.nullcontext():
+        try:
+            app(args=list(args), prog_name="artcheck")
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_SOME_FAILED)
     return EXIT_OK

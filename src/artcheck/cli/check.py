@@ -32,21 +32,18 @@ def demo(
     from importlib import resources
 
     folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
-    out.print(styled(("artcheck demo", "bold"), f": checking the bundled samples in {folder} (origins and licences: "
-                     "../SAMPLES.csv)"))
-    code = invoke(["check", str(folder), "--format", fmt])
+    if fmt != "table":
+        raise typer.Exit(invoke(["check", str(folder), "--format", fmt]))
+    out.print(styled(("artcheck demo", "bold"), ": the bundled samples (artcheck/assets/samples; origins and "
+                     "licences in SAMPLES.csv), none of them trained on"))
+    code = invoke(["check", str(folder), "--format", "json", "--quiet"], capture=True)
+    rows = {Path(v.path).name: v for v in _LAST_CHECK.get("rows", [])}
     labels = _sample_labels(folder)
-    if labels and fmt == "table":
-        out.print("known labels: " + ", ".join(f"{k} = {v}" for k, v in labels.items()))
-        rows = {Path(v.path).name: v for v in _LAST_CHECK.get("rows", [])}
-        wrong = [f"{n} ({labels[n].split()[0]}, called {v.verdict}, P(ai) {v.p_ai:.2f})" for n, v in rows.items()
-                 if n in labels and v.verdict not in (labels[n].split()[0], "uncertain")]
-        unsure = [f"{n} ({labels[n].split()[0]}, P(ai) {v.p_ai:.2f})" for n, v in rows.items()
-                  if n in labels and v.verdict == "uncertain"]
-        right = len(rows) - len(wrong) - len(unsure)
-        out.print(styled((f"{right} of {len(rows)} right", "bold"), f"; wrong: {', '.join(wrong) or 'none'}; "
-                         f"uncertain: {', '.join(unsure) or 'none'}. None of these images was trained on "
-                         "(the model card lists its held-out error rates)."))
+    table, counts = demo_table(rows, labels)
+    out.print(table)
+    out.print(styled((f"{counts['right']} of {counts['n']} right", "bold"),
+                     f", {counts['wrong']} wrong, {counts['uncertain']} uncertain "
+                     f"({counts['provenance']} decided by provenance). The model card lists the held-out error rates."))
     raise typer.Exit(code)
 
 
@@ -59,6 +56,30 @@ def _sample_labels(folder: Path) -> dict[str, str]:
     with (folder.parent / "SAMPLES.csv").open() as f:
         return {r["file"]: r["label"] + (" (in training set)" if r["in_default_training_set"].startswith("yes") else "")
                 for r in csv.DictReader(f)}
+
+
+def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int]]:
+    """The demo's table (file, known label, verdict, P(ai), right?, why) and its counts."""
+    from rich.text import Text
+
+    from artcheck.cli.output import printable
+
+    table = Table()
+    for col in ("file", "known", "verdict", "P(ai)", "right?", "why"):
+        table.add_column(col, overflow="fold")
+    colour = {"ai": "red", "human": "green", "uncertain": "yellow"}
+    counts = dict.fromkeys(("n", "right", "wrong", "uncertain", "provenance"), 0)
+    for name, v in sorted(rows.items()):
+        known = labels.get(name, "?").split()[0]
+        mark = ("-" if v.verdict in (None, "uncertain") else "yes" if v.verdict == known else "NO")
+        counts["n"] += 1
+        counts["right" if mark == "yes" else "wrong" if mark == "NO" else "uncertain"] += 1
+        counts["provenance"] += any(e.weight >= 1.0 and e.kind != "model" for e in v.evidence)
+        table.add_row(Text(printable(name)), known, Text(v.verdict or "error", style=colour.get(v.verdict, "magenta")),
+                      "" if v.p_ai is None else f"{v.p_ai:.2f}",
+                      Text(mark, style={"yes": "green", "NO": "bold red"}.get(mark, "")),
+                      Text(printable(v.reason.split(";")[0])))
+    return table, counts
 
 
 @app.command()
