@@ -76,3 +76,24 @@ def test_help_and_hints_keep_their_brackets(capsys):
     assert "Usage: artcheck check [OPTIONS] PATHS..." in text
     assert "pip install 'artcheck[scale]'" in " ".join(text.split())
     assert "<bool>" not in text and "{paths}" not in text
+
+
+def test_out_of_scope_inputs_get_uncertain_with_the_reason(tiny_detector_dir):
+    import numpy as np
+
+    from artcheck.detect.detector import load_detector
+    from artcheck.detect.quality import out_of_scope
+
+    det = load_detector(tiny_detector_dir)
+    rng = np.random.default_rng(0)
+    inputs = {"tiny": Image.new("RGB", (16, 16), (200, 30, 30)), "flat": Image.new("RGB", (300, 300), (90, 90, 90)),
+              "noise": Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))}
+    for name, img in inputs.items():
+        v = det.check(img)
+        assert v.verdict == "uncertain" and "out of scope" in v.reason, (name, v.reason)
+        assert v.evidence[-2].kind == "input" and v.p_ai is not None
+    assert "16x16 pixels" in det.check(inputs["tiny"]).reason
+    # a picture with structure is judged as usual
+    yy, xx = np.mgrid[0:300, 0:300]
+    smooth = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    assert out_of_scope(300, 300, np.asarray(Image.fromarray(smooth).resize((224, 224)))) is None

@@ -24,6 +24,7 @@ from PIL import Image
 from artcheck.detect import exported
 from artcheck.detect.backbones import get_backbone
 from artcheck.detect.probe import LinearProbe
+from artcheck.detect.quality import out_of_scope
 from artcheck.images import MAX_PIXELS, ImageError, PixelBudget, load_image
 from artcheck.labels import AI, HUMAN
 from artcheck.provenance import Evidence, collect_evidence
@@ -68,6 +69,7 @@ class _Prepared:
 
     summary: dict[str, Any]
     evidence: list[Evidence]
+    out_of_scope: str | None = None     # why the model cannot judge this input (detect.quality)
 
 
 class Detector:
@@ -114,6 +116,10 @@ class Detector:
                                      f"(ai at >= {self.hi:.2f}, human below {self.lo:.2f})", round(2 * p - 1, 3))
         if strong:
             verdict, reason = AI, f"AI: {strong[0].detail}"
+        elif prepared.out_of_scope:
+            verdict = UNCERTAIN
+            reason = f"uncertain: out of scope: {prepared.out_of_scope} (the model's P(ai) = {p:.2f} means little here)"
+            evidence = evidence + [Evidence("input", prepared.out_of_scope, 0.0)]
         else:
             verdict = self._label(p)
             reason = {AI: f"AI: the model gives P(ai) = {p:.2f}; no provenance says otherwise",
@@ -169,6 +175,7 @@ class Detector:
                 loaded = load_image(item, name=given, max_pixels=max_pixels, reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
                 arr = pre.to_uint8(loaded.image)
+                prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
                 del loaded
                 return label, prepared, arr, None
             except ImageError as e:

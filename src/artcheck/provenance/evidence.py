@@ -12,7 +12,7 @@ INFO = 0.0
 
 @dataclass(frozen=True)
 class Evidence:
-    kind: str          # "c2pa" | "metadata" | "xmp" | "watermark" | "model"
+    kind: str          # "c2pa" | "metadata" | "xmp" | "watermark" | "input" (out of scope) | "model"
     detail: str        # one plain sentence
     weight: float      # STRONG, WEAK or INFO; positive means "points to AI"
 
