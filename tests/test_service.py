@@ -128,3 +128,23 @@ def test_busy_server_answers_503_with_retry_after(tiny_detector_dir):
 def test_page_is_served(client):
     r = client.get("/")
     assert r.status_code == 200 and "artcheck" in r.text and '"max_files": 4' in r.text
+
+
+def test_api_docs_work_offline_and_describe_the_upload(client):
+    html = client.get("/docs").text
+    assert "cdn." not in html and "/static-offline-docs/swagger-ui-bundle.js" in html
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert "cdn." not in client.get("/redoc").text
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/check"]["post"]
+    body = post["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["properties"]["files"]["items"]["format"] == "binary" and body["required"] == ["files"]
+    assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("CheckResponse")
+    assert post["responses"]["413"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorResponse")
+
+
+def test_every_error_has_one_shape(client):
+    r = client.get("/v1/check")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

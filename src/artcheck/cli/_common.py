@@ -63,7 +63,7 @@ def _fail(e: Exception) -> None:
 
 # What each extra brings that commands import (module names, as importlib finds them)
 EXTRA_MODULES = {"train": ("torch", "torchvision", "sklearn", "matplotlib", "safetensors"),
-                 "serve": ("fastapi", "uvicorn"), "scale": ("ray", "pyarrow"),
+                 "serve": ("fastapi", "uvicorn", "fastapi_offline"), "scale": ("ray", "pyarrow"),
                  "generate": ("diffusers", "transformers", "peft")}
 
 
