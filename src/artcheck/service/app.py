@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -210,7 +210,9 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
         cfg = info.pop("config")
         card = {k: cfg.get(k) for k in ("recipe", "backbone", "n_images", "training_data")}
         metrics = (cfg.get("metrics") or {}).get("loso_clean_at_0.5")
-        return {"models": [{**info, "card": card, "held_out_metrics": metrics, "explain": False}]}
+        band = (cfg.get("metrics") or {}).get("band")
+        return {"models": [{**info, "card": card, "held_out_metrics": metrics, "band_metrics": band,
+                            "explain": False}]}
 
     def run_checks(items: list[bytes]) -> list:
         from artcheck.detect.detector import Verdict
@@ -263,6 +265,11 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
             return _error(422, "unreadable_images", f"no upload could be read as an image ({reasons})",
                           results=results)
         return JSONResponse(payload)
+
+    @app.get("/favicon.svg", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response((resources.files("artcheck") / "service" / "static" / "favicon.svg").read_bytes(),
+                        media_type="image/svg+xml")
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> HTMLResponse:
