@@ -103,3 +103,22 @@ def test_check_explain_writes_one_picture_per_readable_image(synth_dir, tiny_det
     assert code == 1                            # the broken file is reported, the others explained
     written = sorted(p.name for p in heat_dir.glob("*.png"))
     assert written == [f"{k:05d}-{p.stem}.png" for k, p in enumerate(images)]
+
+
+def test_heat_map_shows_the_whole_caption_and_a_colour_legend():
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from artcheck.lab.explain import _wrap, overlay
+
+    img = Image.new("RGB", (200, 120), (90, 120, 150))
+    heat = np.zeros((120, 200))
+    heat[:, 150:] = 1
+    caption = "uncertain · P(ai) = 0.52 · occlusion · artcheck-default 0.4.0 with a name longer than the picture"
+    out = overlay(img, heat, caption)
+    assert out.width == 256 and out.height > round(120 * 256 / 200)            # a legend band below the picture
+    strip = np.asarray(out)[-20:]                                              # the legend: dark to bright
+    assert strip[..., 0].max() > 200 and strip[..., 0].min() < 40
+    font = ImageFont.load_default(size=10)
+    lines = _wrap(ImageDraw.Draw(out), caption, font, 100)
+    assert " ".join(lines) == caption and len(lines) > 2

@@ -105,7 +105,8 @@ def occlusion(score: Score, img: Image.Image, grid: int = DEFAULT_GRID, batch_si
 
 
 def overlay(img: Image.Image, heat: np.ndarray, caption: str, alpha: float = 0.5) -> Image.Image:
-    """The image with the heat map blended over it (inferno colours) and a caption band at the top."""
+    """The image with the heat map blended over it (inferno colours), the whole caption at the top
+    (wrapped) and a colour legend in a band below the picture."""
     from matplotlib import colormaps
 
     scale = min(1.0, MAX_SIDE / max(img.size))
@@ -120,13 +121,49 @@ def overlay(img: Image.Image, heat: np.ndarray, caption: str, alpha: float = 0.5
     light = (0.3 + 0.7 * np.power(heat, 0.7))[..., None]
     a = (alpha * heat)[..., None]
     mixed = np.clip(np.asarray(base, np.float64) * light * (1 - a) + colours * a, 0, 255).astype(np.uint8)
-    out = Image.fromarray(mixed, "RGB")
-    draw = ImageDraw.Draw(out, "RGBA")
+    picture = Image.fromarray(mixed, "RGB")
     font = ImageFont.load_default(size=max(10, size[0] // 36))
-    box = draw.textbbox((6, 4), caption, font=font)
-    draw.rectangle((0, 0, box[2] + 6, box[3] + 4), fill=(0, 0, 0, 170))
-    draw.text((6, 4), caption, font=font, fill=(255, 255, 255, 255))
+    legend_h = max(26, size[0] // 14)
+    out = Image.new("RGB", (size[0], size[1] + legend_h), (255, 255, 255))
+    out.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(out, "RGBA")
+    lines = _wrap(draw, caption, font, size[0] - 12)          # the whole caption, on as many lines as it needs
+    y = 4
+    for line in lines:
+        box = draw.textbbox((6, y), line, font=font)
+        draw.rectangle((0, y - 4 if y == 4 else y, box[2] + 6, box[3] + 4), fill=(0, 0, 0, 170))
+        draw.text((6, y), line, font=font, fill=(255, 255, 255, 255))
+        y = box[3] + 4
+    _legend(draw, out.width, size[1], legend_h, font)
     return out
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and draw.textlength(trial, font=font) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
+def _legend(draw, width: int, top: int, height: int, font) -> None:
+    """The colour scale under the picture: what the heat means, from no effect to the most."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["inferno"]
+    left, right = 6, width - 6
+    bar_top, bar_bottom = top + 3, top + max(8, height // 3)
+    for x in range(left, right):
+        r, g, b, _ = cmap((x - left) / max(1, right - left - 1))
+        draw.line((x, bar_top, x, bar_bottom), fill=(int(r * 255), int(g * 255), int(b * 255)))
+    small = font.font_variant(size=max(9, int(font.size * 0.8))) if hasattr(font, "font_variant") else font
+    draw.text((left, bar_bottom + 1), "no effect", font=small, fill=(40, 40, 40))
+    label = "moved P(ai) most"
+    draw.text((right - draw.textlength(label, font=small), bar_bottom + 1), label, font=small, fill=(40, 40, 40))
 
 
 def model_score(model: Any) -> Score:
