@@ -94,6 +94,8 @@ def check(
     explain_dir: Optional[Path] = typer.Option(None, "--explain", help="also write a heat map per image into this "
                                                "folder (occlusion: 65 forward passes an image, about 13 s on 2 cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or summary line"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="also say which arithmetic computes the model here "
+                                 "and how far it is from the float64 reference"),
     out_file: Optional[Path] = typer.Option(None, "--out", help="write results to this .jsonl, .csv or .parquet "
                                             "(a folder of parts) in fsynced batches, instead of stdout"),
     resume: bool = typer.Option(False, "--resume", help="continue --out: skip files already in it (same path, size "
@@ -172,6 +174,13 @@ def check(
                           "sha256)...")
             detector = load_detector(model, threshold=threshold, provenance=not no_provenance)
             config = detector.config
+            if verbose:
+                from artcheck.detect.arithmetic import cpu_info
+
+                info = cpu_info()
+                err.print(f"model: {detector.model_info['name']} {detector.model_info['version']}; CPU: {info['model']} "
+                          f"({', '.join(info['flags']) or 'no flags of note'}); "
+                          + (detector.arithmetic.describe() if detector.arithmetic else "arithmetic: the graph as stored"))
 
             def run(todo):
                 return detector.check_many(todo, batch_size=batch_size, workers=workers)

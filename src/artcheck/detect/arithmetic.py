@@ -73,6 +73,30 @@ def reference_features(weights_path: str | Path, batch_uint8: np.ndarray, spec=N
     return pool_layers(emb, blocks).astype(np.float64)
 
 
+FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+                     "asimd", "sve")
+
+
+def cpu_info() -> dict:
+    """The CPU's model name and the instruction-set flags that change ONNX Runtime's kernels
+    (printed with every speed figure; the choice of path never looks at them)."""
+    import platform
+
+    import onnxruntime
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = set(_cpu_flags().split())
+    return {"model": model, "flags": sorted(flags & set(FLAGS_OF_INTEREST)), "cpus": os.cpu_count(),
+            "onnxruntime": onnxruntime.__version__}
+
+
 def _cpu_flags() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

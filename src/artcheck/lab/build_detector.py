@@ -565,9 +565,19 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     head.save(out / "head.json")
     (out / DETECTOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
     config["bundled_samples"] = bundled_sample_scores(out)
+    config.update(build_machine(out))
     (out / DETECTOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card(config, data))
     return config
+
+
+def build_machine(folder: Path) -> dict:
+    """The CPU the build ran on and the arithmetic path its probe chose (for the card)."""
+    from artcheck.detect.arithmetic import cpu_info
+    from artcheck.detect.detector import load_detector
+
+    det = load_detector(folder, fetch=False)
+    return {"arithmetic": det.arithmetic.to_dict() if det.arithmetic else None, "build_cpu": cpu_info()}
 
 
 def ece_one_class(y: np.ndarray, p: np.ndarray) -> float:
@@ -608,6 +618,8 @@ def bundled_sample_scores(detector_dir: Path) -> list[dict]:
 
     from artcheck.detect.detector import load_detector
 
+    from artcheck.detect.arithmetic import reference_features
+
     folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
     det = load_detector(detector_dir, fetch=False)
     with (folder.parent / "SAMPLES.csv").open() as f:
@@ -615,9 +627,17 @@ def bundled_sample_scores(detector_dir: Path) -> list[dict]:
     rows = [r for r in rows if "metadata" not in r["file"] and "c2pa" not in r["file"]]
     images = [load_image(folder / r["file"]).image for r in rows]
     scores = det.score(images)
-    return [{"file": r["file"], "label": r["label"], "kind": r.get("kind", ""),
-             "in_training": r["in_default_training_set"].startswith("yes"),
-             "p_ai": round(float(p), 3)} for r, p in zip(rows, scores)]
+    out = []
+    for r, p in zip(rows, scores):
+        out.append({"file": r["file"], "label": r["label"], "kind": r.get("kind", ""),
+                    "in_training": r["in_default_training_set"].startswith("yes"), "p_ai": round(float(p), 3),
+                    "p_ai_exact": round(float(p), 7)})
+    if getattr(det.backbone, "arithmetic", None):        # the float64 reference's score for each sample
+        arrays = np.stack([det.preprocess.to_uint8(i) for i in images])
+        ref = det.head.proba_ai(reference_features(det.backbone.path, arrays)[:, det.columns])
+        for row, p in zip(out, ref):
+            row["p_ai_reference"] = round(float(p), 7)
+    return out
 
 
 def _card_numbers(y, src, p_raw, p_cal, p_rob, lo, hi, manifest) -> dict:
@@ -649,18 +669,48 @@ def _family_pairs(sources: list[str]) -> list[tuple[str, str]]:
     return [(m[0], " and ".join(m[1:])) for m in fam.values() if len(m) > 1]
 
 
+def arithmetic_lines(cfg: dict) -> list[str]:
+    """The card's arithmetic section: the tolerance, and what the build machine measured."""
+    from artcheck.detect.arithmetic import P_AI_TOLERANCE
+
+    a, samples = cfg.get("arithmetic"), cfg.get("bundled_samples") or []
+    lines = ["", "## Arithmetic",
+             f"Every P(ai) is meant to be within {P_AI_TOLERANCE:g} of what a float64 NumPy implementation of the same "
+             "graph gives (`detect.clip_reference`), on every CPU. At load, a short probe scores two bundled samples "
+             "and a noise image with each arithmetic path the backbone offers and keeps the fastest within that "
+             "tolerance (cached per machine; `artcheck check --verbose` and `/v1/models` say which runs). The INT8 "
+             "path of 0.3.0 quantised activations per image and is refused: its features moved by up to 1% with "
+             "last-bit input changes, so each CPU kind had its own scores."]
+    if a:
+        devs = ", ".join(f"{k} {v:.1e}" for k, v in a.get("deviation", {}).items())
+        lines.append(f"On the build machine ({cfg.get('build_cpu', {}).get('model', 'CPU not recorded')}; flags "
+                     f"{', '.join(cfg.get('build_cpu', {}).get('flags', [])) or 'not recorded'}) the probe chose "
+                     f"**{a['path']}**; largest P(ai) deviation from the reference per path: {devs}.")
+    if samples and "p_ai_reference" in samples[0]:
+        worst = max(abs(r["p_ai_exact"] - r["p_ai_reference"]) for r in samples)
+        lines.append(f"Over the {len(samples)} bundled samples below, the shipped path's largest deviation from the "
+                     f"float64 reference is {worst:.1e} (`pytest tests/test_default_detector.py` checks it on the "
+                     "machine it runs on).")
+    return lines
+
+
 def speed_lines(speed: dict | None) -> list[str]:
     """The card's speed section, from ``benchmarks/check_speed.py --card DIR`` (absent until it is run)."""
-    if not speed:
-        return ["", "## Speed", "Not measured for this build yet: run `python benchmarks/check_speed.py --n 10000 "
+    if not speed or "cpu" not in speed:
+        return ["", "## Speed", "Not measured for this build yet: run `python benchmarks/check_speed.py "
                 "--card DIR` (it writes the figures here)."]
+    c = speed["cpu"]
     mem = ", ".join(f"{r['images']:,}: {r['rss_mb']:.0f} MB" for r in speed.get("memory", []))
+    fwd = ", ".join(f"{k} {v:.2f}" for k, v in speed["forward_only_images_per_s"].items())
+    e2e = ", ".join(f"{k} px {v:.2f}" for k, v in speed["end_to_end_images_per_s"].items())
+    chosen = (speed.get("arithmetic") or {}).get("path", "the only path")
     return ["", "## Speed and memory",
-            f"`{speed['command']}` on {speed['cpus']} CPU cores, no GPU, {speed['n']:,} generated 512x512 JPEGs, "
-            f"batch {speed['batch_size']}, {speed['workers']} decoding threads: forward pass only "
-            f"{speed['forward_only_images_per_s']:.2f} images/s, end to end (read, decode, provenance, preprocess, "
-            f"infer, fuse) {speed['end_to_end_images_per_s']:.2f} images/s ({speed['ratio']:.0%} of forward only). "
-            f"Resident memory after so many images: {mem}."] + ([speed["note"]] if speed.get("note") else [])
+            f"`{speed['command']}` on {c['model']} ({c['cpus']} cores; flags {', '.join(c['flags']) or 'none listed'}; "
+            f"ONNX Runtime {c['onnxruntime']}), no GPU, batch {speed['batch_size']}, {speed['workers']} decoding "
+            f"threads. Forward pass only, images/s by arithmetic path: {fwd}. End to end (read, decode, provenance, "
+            f"preprocess, infer, fuse) with the path the probe chose ({chosen}), generated JPEGs, images/s by long side: "
+            f"{e2e}. Resident memory after so many images at the largest size: {mem}. Speeds differ between CPUs; "
+            "scores do not (see 'Arithmetic')."] + ([speed["note"]] if speed.get("note") else [])
 
 
 def independent_lines(ev: dict | None) -> list[str]:
@@ -717,13 +767,15 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         "(`pytest tests/test_default_detector.py` recomputes the bundled samples' scores below with the shipped code "
         "and fails if they drift.)", "",
         "## What it is",
-        f"A frozen {spec.architecture} (weights: {spec.sources[0].describe()}, {spec.sources[0].licence}), run with "
-        "exact integer arithmetic on every CPU (its signed INT8 weights are rewritten as unsigned at load time; "
-        "see `backbones._exact_int8`), and a logistic-regression head on its "
+        f"A frozen {spec.architecture} (weights: {spec.sources[0].describe()}, {spec.sources[0].licence}), run in "
+        "float32: its INT8 weights are dequantised at load time and the graph's per-image activation quantisation "
+        "is dropped (`detect.clip_graph`), so its features no longer depend on the CPU (see 'Arithmetic' below), "
+        "and a logistic-regression head on its "
         f"'{cfg['recipe']}' features; calibration: {m.get('calibration', 'platt')} (chosen by held-out ECE, below). "
         "The recipe was chosen by held-out comparison on the same pool: `python benchmarks/recipes.py`, table in "
         "docs/benchmarks.md.",
     ]
+    lines += arithmetic_lines(cfg)
     table = cfg.get("training_table")
     lines += ["", "## Training data",
               f"{cfg['n_images']} images from {len(cfg['training_data'])} sources, each normalised as wild-dev's were "

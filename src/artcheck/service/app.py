@@ -156,9 +156,12 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
     def model_info() -> dict:
         if state["pool"] is not None:
             info = state["pool"].info
-            return {**info["model_info"], "uncertain_band": info["band"], "config": info["config"]}
+            return {**info["model_info"], "uncertain_band": info["band"], "arithmetic": info.get("arithmetic"),
+                    "config": info["config"]}
         det = get_detector()
-        return {**det.model_info, "uncertain_band": [det.lo, det.hi], "config": det.config}
+        arith = getattr(det, "arithmetic", None)
+        return {**det.model_info, "uncertain_band": [det.lo, det.hi],
+                "arithmetic": arith.to_dict() if arith is not None else None, "config": det.config}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -25,7 +25,9 @@ class WorkerCrashed(Exception):
 
 def _worker_main(conn, factory: Callable[[], Any]) -> None:
     det = factory()
+    arith = getattr(det, "arithmetic", None)
     conn.send(("ready", {"model_info": det.model_info, "band": [det.lo, det.hi],
+                         "arithmetic": arith.to_dict() if arith is not None else None,
                          "config": {k: det.config.get(k) for k in ("recipe", "backbone", "n_images", "training_data",
                                                                   "metrics")}}))
     while True:
