@@ -159,3 +159,24 @@ def test_float32_features_do_not_move_under_last_bit_noise(clip):
     assert max(float(np.abs(u - v).max()) for u, v in zip(a, b)) < 0.05      # raw residual streams, scale ~80
     p = det.head.proba_ai(np.concatenate([f32.features(images[:1])]) [:, det.columns])
     assert 0 <= p[0] <= 1
+
+
+@pytest.mark.network
+def test_the_trainable_torch_module_is_the_same_model(clip):
+    """Issue 24's trainable backbone: the torch module built from the same dequantised weights gives
+    the runtime's features (per block cosine >= 0.999) and the shipped head's P(ai) within 0.01."""
+    torch = pytest.importorskip("torch")
+    from artcheck.lab.clip_torch import ClipVision
+
+    det, images, ref, _paths = clip
+    module = ClipVision.from_onnx(det.backbone.path)
+    with torch.no_grad():
+        feats = module.features(torch.from_numpy(det.backbone.preprocess.normalize(images[:2]))).numpy()
+    ref = ref[:2]
+    spec = det.backbone.spec
+    blocks = [slice(0, 512)] + [slice(512 + spec.width * k, 512 + spec.width * (k + 1)) for k in range(2 * spec.blocks)]
+    worst = min(float(((feats[:, b] * ref[:, b]).sum(1) / np.linalg.norm(feats[:, b], axis=1)
+                       / np.linalg.norm(ref[:, b], axis=1)).min()) for b in blocks)
+    assert worst >= 0.999
+    p = det.head.proba_ai(feats[:, det.columns])
+    assert np.abs(p - det.head.proba_ai(ref[:, det.columns])).max() < 0.01
