@@ -2,6 +2,7 @@
 
     python scripts/extra_sources.py
     python benchmarks/added_sources.py --new gcompris-drawings gcompris-photos [--augment]
+    python benchmarks/added_sources.py --add ../shared/data/github-art-2     # a whole new set: all its sources new
 
 Full leave-one-source-out over the whole pool (benchmarks/pool.py; hold-out units as the
 build makes them), twice: every head trained with the ``--new`` sources, and every head
@@ -30,6 +31,8 @@ from artcheck.lab.build_detector import (ROBUST_VARIANT, Recipe, feature_views, 
                                          held_out_summary, holdout_units, training_manifest)
 
 SHIPPED = "CLS + mean patch of all blocks"
+# human landscape photographs and renders, which new AI data can pull towards AI (issue 24)
+WATCH = ("endless-sky", "widelands-photos", "gcompris-photos", "appleseed-renders", "pathtracer-renders")
 
 
 def loso(views, y, src, units, recipe, train_ok: np.ndarray) -> dict[str, np.ndarray]:
@@ -53,12 +56,20 @@ def line(name: str, s: dict, r: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--new", nargs="+", required=True, help="source names (as in the manifests) added last")
+    ap.add_argument("--new", nargs="*", default=[], help="source names (as in the manifests) added last")
+    ap.add_argument("--add", nargs="*", default=[], help="datasets joined to the pool; their sources count as new")
+    ap.add_argument("--watch", nargs="*", default=list(WATCH), help="sources whose held-out share right is "
+                    "reported with and without (default: the human photographs and renders most often called AI)")
     ap.add_argument("--augment", action="store_true", help="heads with processing augmentation")
     ap.add_argument("--C", type=float, default=0.003)
     ap.add_argument("--out", default="benchmarks/results/added_sources.json")
     args = ap.parse_args()
-    manifest = training_manifest(pool_data())
+    from artcheck.data import read_dataset
+
+    manifest = training_manifest(pool_data() + list(args.add))
+    args.new = sorted(set(args.new) | {r.source for d in args.add for r in read_dataset(d)})
+    if not args.new:
+        raise SystemExit("name the new sources (--new) or datasets (--add)")
     y = np.array([r.target for r in manifest])
     src = np.array([r.source for r in manifest])
     unknown = sorted(set(args.new) - set(src))
@@ -66,7 +77,8 @@ def main() -> None:
         raise SystemExit(f"--new: no source named {unknown} in the pool (benchmarks/pool.py); "
                          f"known: {', '.join(sorted(set(src)))}")
     units = holdout_units(src, np.array([r.group for r in manifest]))
-    views = feature_views(get_backbone("clip-vit-b16", fetch=True), [r.path for r in manifest], N_AUG)
+    views = feature_views(get_backbone("clip-vit-b16", fetch=True), [r.path for r in manifest],
+                          N_AUG if args.augment else 0)
     recipe = Recipe(SHIPPED, args.augment, C=args.C)
     new = np.isin(src, args.new)
     results = {"recipe": recipe.name, "new": args.new}
@@ -74,13 +86,16 @@ def main() -> None:
         lg = loso(views, y, src, units, recipe, train_ok)
         p = {v: _sigmoid(lg[v]) for v in lg}
         old = {v: held_out_summary(y[~new], p[v][~new], src[~new]) for v in p}
-        results[label] = {"old_sources": old,
-                          "new_sources_right": {s: float(np.mean((p["clean"][src == s] >= 0.5) == (y[src == s] == 1)))
-                                                for s in args.new}}
+        right = lambda s: float(np.mean((p["clean"][src == s] >= 0.5) == (y[src == s] == 1)))  # noqa: E731
+        results[label] = {"old_sources": old, "new_sources_right": {s: right(s) for s in args.new},
+                          "watched_right": {s: right(s) for s in args.watch if s in set(src)},
+                          "per_source_right": {s: right(s) for s in sorted(set(src))}}
         print(line(f"{label} the new sources, scored on the {len(set(src[~new]))} others", old["clean"],
                    old[ROBUST_VARIANT]), flush=True)
         print("   new sources held out, share right at 0.5: "
               + ", ".join(f"{s} {v:.3f}" for s, v in results[label]["new_sources_right"].items()), flush=True)
+        print("   watched sources held out, share right at 0.5: "
+              + ", ".join(f"{s} {v:.3f}" for s, v in results[label]["watched_right"].items()), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -571,13 +571,31 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     return config
 
 
+def sample_counts(cfg: dict) -> dict:
+    """How the model alone does on the bundled samples without provenance, at the shipped band:
+    the figures the README and the demo state (a test compares them)."""
+    lo, hi = cfg["uncertain_band"]
+    counts = {"n": 0, "right": 0, "wrong": [], "uncertain": []}
+    for r in cfg.get("bundled_samples", []):
+        verdict = "ai" if r["p_ai"] >= hi else "human" if r["p_ai"] < lo else "uncertain"
+        counts["n"] += 1
+        if verdict == "uncertain":
+            counts["uncertain"].append(r["file"])
+        elif verdict == r["label"]:
+            counts["right"] += 1
+        else:
+            counts["wrong"].append(r["file"])
+    return counts
+
+
 def build_machine(folder: Path) -> dict:
     """The CPU the build ran on and the arithmetic path its probe chose (for the card)."""
     from artcheck.detect.arithmetic import cpu_info
     from artcheck.detect.detector import load_detector
 
     det = load_detector(folder, fetch=False)
-    return {"arithmetic": det.arithmetic.to_dict() if det.arithmetic else None, "build_cpu": cpu_info()}
+    chosen = {k: v for k, v in det.arithmetic.to_dict().items() if k not in ("cached", "forced")} if det.arithmetic else None
+    return {"arithmetic": chosen, "build_cpu": cpu_info()}
 
 
 def ece_one_class(y: np.ndarray, p: np.ndarray) -> float:
