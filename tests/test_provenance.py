@@ -138,3 +138,28 @@ def test_watermark_alone_does_not_decide(tiny_detector_dir):
     v = det.check(embed(_textured()))
     assert any(e.kind == "watermark" for e in v.evidence)
     assert not v.reason.startswith("AI: the Stable")   # weak evidence is listed, the model decides
+
+
+def test_every_generator_of_the_pool_has_one_family():
+    import csv
+    from importlib import resources
+    from pathlib import Path
+
+    from artcheck.families import FAMILIES, family_of, generator_table
+
+    with (resources.files("artcheck") / "assets" / "generator_families.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [r["generator"] for r in rows]
+    assert len(names) == len(set(names)), "a generator string is mapped twice"
+    assert set(generator_table().values()) <= set(FAMILIES)
+    assert family_of("glid-3-xl") == "early-diffusion" and family_of("dalle2") == "dalle-2"
+    assert family_of("Juggernaut SD Reborn (juggernaut_reborn.safetensors)") == "sd1-2"
+    assert family_of("nano-banana-pro (gemini-3-pro-image)") == "gemini-imagen" and family_of("midjourney-v3") == "midjourney"
+    assert family_of("vqgan+clip (nerdyrodent generate.py, VQGAN imagenet f16 + CLIP)") == "gan-clip"
+    assert family_of("a generator nobody named") == "unknown"
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    pool = [shared / d / "manifest.csv" for d in ("wild-dev", "github-art", "github-art-2")]
+    if not all(p.is_file() for p in pool):
+        pytest.skip("the shared data sets are not on this machine")
+    seen = {r["generator"] for p in pool for r in csv.DictReader(p.open()) if r["label"] == "ai"}
+    assert seen <= set(names), f"generators of the pool without a family: {sorted(seen - set(names))[:10]}"

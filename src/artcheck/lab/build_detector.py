@@ -23,6 +23,7 @@ from artcheck.detect.backbones import embedding_columns, get_backbone, get_spec
 from artcheck.detect.detector import DETECTOR_FILE
 from artcheck.detect.features import FeatureCache, extract
 from artcheck.detect.probe import LinearProbe, _sigmoid
+from artcheck.families import family_of
 from artcheck.images import load_image
 from artcheck.lab import perturb, runs
 
@@ -118,29 +119,9 @@ def holdout_units(src: np.ndarray, groups: np.ndarray | None = None) -> np.ndarr
     return np.array([root(u) for u in base])
 
 
-# Generator families for leave-one-family-out on the AI side; first match wins (lower-cased).
-# "other" first catches architectures whose names contain another family's tokens
-# (PixArt-...-XL, Sana 1.5, HunyuanImage 2.1, Kandinsky 2.1).
-GENERATOR_FAMILIES = (
-    ("flux", ("flux", "chroma")),
-    ("sd3", ("sd3", "stable diffusion 3", "stable-diffusion-3", "stable-cascade")),
-    ("other", ("pixart", "sana", "hunyuan", "kandinsky", "lumina", "hidream", "qwen", "kolors", "cogview",
-               "meissonic", "z-image", "z_image", "novelai", "anima", "krea")),
-    ("sdxl", ("sdxl", "stablediffusion xl", "stable-diffusion-xl", " xl", "-xl", "xl ", "pony", "illustrious",
-              "playground", "juggernaut", "realvis", "noobai", "ssd-1b", "segmoe-4x2")),
-    ("gpt/gemini/api", ("gpt", "dall", "openai", "gemini", "imagen", "midjourney", "ideogram", "recraft",
-                        "seedream", "nano banana", "nano_banana", "firefly")),
-    ("sd1/2", ("sd1", "sd2", "sd 1", "sd 2", "sd-", "stable-diffusion", "stablediffusion", "stable diffusion",
-               "1.5", "v1-5", "2.1", "anything", "deliberate", "dreamshaper", "disco", "compvis", "sdxs")),
-)
-
-
 def generator_family(generator: str) -> str:
-    g = (generator or "").lower()
-    for family, keys in GENERATOR_FAMILIES:
-        if any(k in g for k in keys):
-            return family
-    return "other"
+    """The generator's family for leave-one-family-out, from the reviewed table (``artcheck.families``)."""
+    return family_of(generator)
 
 
 TARGET_HUMAN_FPR = 0.05     # above the band: at most this share of held-out human images, pooled and macro (issue 14)
@@ -783,7 +764,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         "```bash long", "python scripts/extra_sources.py   # the extra sources, by package name",
         "artcheck build-detector " + " ".join(f"--data {d}" for d in data) + " --out DIR", "```", "",
         "(`pytest tests/test_default_detector.py` recomputes the bundled samples' scores below with the shipped code "
-        "and fails if they drift.)", "",
+        "and fails if they move by more than the tolerance stated under 'Arithmetic', on whatever CPU it runs.)", "",
         "## What it is",
         f"A frozen {spec.architecture} (weights: {spec.sources[0].describe()}, {spec.sources[0].licence}), run in "
         "float32: its INT8 weights are dequantised at load time and the graph's per-image activation quantisation "
@@ -847,8 +828,8 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
                   for k, r in m["ai_by_kind"].items()]
     if m.get("lofo_ai"):
         lines += ["", "Leave-one-generator-family-out (AI side): a head trained without any image of the family (nor "
-                  "its near-duplicates) scores that family's images. Families by the generator names in the "
-                  "manifests (`build_detector.GENERATOR_FAMILIES`).", "",
+                  "its near-duplicates) scores that family's images. Families from the reviewed generator table "
+                  "(`assets/generator_families.csv`, `artcheck.families`).", "",
                   "| family | n | called AI at 0.5 | at the `ai` cut-off | for comparison, leave-one-source-out at 0.5 |",
                   "|---|---|---|---|---|"]
         lines += [f"| {k} | {r['n']} | {_pct(r['called_ai_at_0.5'])} | {_pct(r['called_ai_at_band'])} | "
