@@ -88,11 +88,15 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
     cfg.pop("speed", None)
     card = model_card(cfg)
     assert "Not measured for this build yet" in card and "artcheck build-detector --data" in card
-    cfg["speed"] = {"command": "python benchmarks/check_speed.py --n 10", "cpus": 2, "n": 10, "batch_size": 16,
-                    "workers": 2, "forward_only_images_per_s": 4.5, "end_to_end_images_per_s": 4.25, "ratio": 0.944,
+    cfg["speed"] = {"command": "python benchmarks/check_speed.py --n 10", "batch_size": 16, "workers": 2,
+                    "cpu": {"model": "Test CPU", "flags": ["avx2", "avx512_vnni"], "cpus": 2, "onnxruntime": "1.32.0"},
+                    "arithmetic": {"path": "float32"},
+                    "forward_only_images_per_s": {"float32": 4.5, "int8-exact": 6.0},
+                    "end_to_end_images_per_s": {"256": 4.25, "4000": 2.5},
                     "memory": [{"images": 5, "rss_mb": 700.4}, {"images": 10, "rss_mb": 701.0}]}
     card = model_card(cfg)
-    assert "4.50 images/s" in card and "4.25 images/s" in card and "94%" in card and "10: 701 MB" in card
+    assert "float32 4.50, int8-exact 6.00" in card and "256 px 4.25, 4000 px 2.50" in card
+    assert "Test CPU" in card and "avx512_vnni" in card and "10: 701 MB" in card and "(float32)" in card
     assert "Measured on an earlier head" not in card
     cfg["speed"]["note"] = "Measured on an earlier head with the same backbone."
     assert "Measured on an earlier head with the same backbone." in model_card(cfg)

@@ -15,7 +15,7 @@ ASSETS = Path(str(resources.files("artcheck") / "assets"))
 
 def test_default_model_files_are_shipped():
     cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
-    assert cfg["backbone"] == "clip-vit-b16" and len(cfg["uncertain_band"]) == 2
+    assert cfg["backbone"] == "clip-vit-b16" and len(cfg["uncertain_band"]) == 2 and cfg["input_check"] is True
     assert cfg["metrics"]["loso_clean_at_0.5"]["roc_auc"] > 0.5
     assert (ASSETS / "default" / "MODEL_CARD.md").read_text().count("|") > 20
     head = json.loads((ASSETS / "default" / "head.json").read_text())

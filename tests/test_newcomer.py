@@ -85,6 +85,8 @@ def test_out_of_scope_inputs_get_uncertain_with_the_reason(tiny_detector_dir):
     from artcheck.detect.quality import out_of_scope
 
     det = load_detector(tiny_detector_dir)
+    assert not det.input_check            # a detector asks for the check in its detector.json (built ones do)
+    det.input_check = True
     rng = np.random.default_rng(0)
     inputs = {"tiny": Image.new("RGB", (16, 16), (200, 30, 30)), "flat": Image.new("RGB", (300, 300), (90, 90, 90)),
               "noise": Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8))}

@@ -85,6 +85,9 @@ class Detector:
         ranges = config.get("feature_columns")
         self.columns = np.concatenate([np.arange(a, b) for a, b in ranges]) if ranges else slice(None)
         self.arithmetic = None          # a detect.arithmetic.PathChoice when the backbone offers several paths
+        # the input-quality check (detect.quality) is the model's own: detectors built for art at a few
+        # hundred pixels ask for it in detector.json; a run exported from 32-px CIFAKE data does not
+        self.input_check = bool(config.get("input_check", False))
 
     # -- scoring -------------------------------------------------------------------------
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
@@ -175,7 +178,8 @@ class Detector:
                 loaded = load_image(item, name=given, max_pixels=max_pixels, reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
                 arr = pre.to_uint8(loaded.image)
-                prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
+                if self.input_check:
+                    prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
                 del loaded
                 return label, prepared, arr, None
             except ImageError as e:
