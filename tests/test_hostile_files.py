@@ -277,3 +277,24 @@ def test_a_failure_inside_the_server_answers_in_the_json_error_shape():
     with TestClient(create_app(Broken()), raise_server_exceptions=False) as c:
         r = c.post("/v1/check", files=[("files", ("a.png", _png(), "image/png"))])
     assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+
+
+def test_the_cli_gives_each_file_a_deadline_and_the_scan_goes_on(tmp_path, tiny_detector_dir):
+    """--file-timeout: files are checked in worker processes; one past its time gets an error row,
+    its worker is replaced, and the files after it are checked."""
+    import functools
+
+    from artcheck.cli.check import _check_isolated
+    from tiny_backbone import SLOW_MARKER, load_tiny_detector
+
+    files = []
+    for name, extra in (("a.png", b""), ("slow.png", SLOW_MARKER), ("b.png", b""), ("c.png", b"")):
+        (tmp_path / name).write_bytes(_png() + extra)       # trailing bytes after IEND: still a valid PNG
+        files.append(str(tmp_path / name))
+    t0 = time.monotonic()
+    rows = list(_check_isolated(files, str(tiny_detector_dir), None, True, 2, 3.0,
+                                factory=functools.partial(load_tiny_detector, str(tiny_detector_dir), 60.0)))
+    assert [Path(v.path).name for v in rows] == ["a.png", "slow.png", "b.png", "c.png"]
+    assert "longer than --file-timeout 3 s" in rows[1].error
+    assert all(v.verdict in ("ai", "human", "uncertain") for v in (rows[0], rows[2], rows[3]))
+    assert time.monotonic() - t0 < 45

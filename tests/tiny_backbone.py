@@ -70,7 +70,8 @@ def load_tiny_detector(folder: str, sleep_s: float = 0.0):
 
     def check_many(items, **kw):
         items = list(items)
-        if sleep_s and any(isinstance(i, bytes) and SLOW_MARKER in i for i in items):
+        if sleep_s and any((isinstance(i, bytes) and SLOW_MARKER in i)
+                           or (isinstance(i, tuple) and SLOW_MARKER in i[1]) for i in items):
             end = time.monotonic() + sleep_s
             while time.monotonic() < end:   # CPU-bound, holds the interpreter like the regex bomb did
                 sum(range(1000))

