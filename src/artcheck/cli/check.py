@@ -218,7 +218,9 @@ def check(
         err.print(summary_line(counts), highlight=False)
         report = _labelled_report(paths, writer.rows, set(config.get("training_data", [])))
         if report:
-            err.print(report, highlight=False)
+            from artcheck.cli.output import printable
+
+            err.print("\n".join(printable(line) for line in report.splitlines()), highlight=False)
     if counts["error"]:
         raise typer.Exit(EXIT_SOME_FAILED)
 
