@@ -16,6 +16,9 @@ PICK = ("human-painting-starry-night.png", "ai-painting-dalle2.png", "ai-anime-i
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
