@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_test import free_port, multipart  # noqa: E402  (the load test's loopback helpers)
 
 
 def status_of(pid: int) -> dict[str, int]:
@@ -31,10 +34,9 @@ def status_of(pid: int) -> dict[str, int]:
 
 
 def post(port: int, mb: int, codes: Counter) -> None:
-    body = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n" \
-           b"Content-Type: image/png\r\n\r\n" + b"\0" * (mb * 1024 * 1024) + b"\r\n--b--\r\n"
+    body, ctype = multipart("big.png", b"\0" * (mb * 1024 * 1024))
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/check", data=body, method="POST",
-                                 headers={"Content-Type": "multipart/form-data; boundary=b"})
+                                 headers={"Content-Type": ctype})
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
             codes[r.status] += 1
@@ -50,9 +52,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=95)
     ap.add_argument("--model", default="default")
     args = ap.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "artcheck.cli", "serve", "--port", str(port), "--model",
                                args.model, "--max-file-mb", "100"], stderr=subprocess.DEVNULL)
     try:
@@ -77,8 +77,6 @@ def main() -> None:
                   "server_peak_mb": after["VmHWM"], "server_rss_mb_after": after["VmRSS"],
                   "command": "python benchmarks/upload_memory.py " + " ".join(sys.argv[1:])}
         print(json.dumps(result, indent=1))
-        from pathlib import Path
-
         out = Path(__file__).resolve().parent / "results" / "upload_memory.json"
         out.write_text(json.dumps(result, indent=1) + "\n")
     finally:

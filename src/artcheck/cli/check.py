@@ -63,6 +63,7 @@ def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int
     from rich.text import Text
 
     from artcheck.cli.output import printable
+    from artcheck.provenance.evidence import STRONG
 
     table = Table()
     for col in ("file", "known", "verdict", "P(ai)", "right?", "why"):
@@ -74,7 +75,7 @@ def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int
         mark = ("-" if v.verdict in (None, "uncertain") else "yes" if v.verdict == known else "NO")
         counts["n"] += 1
         counts["right" if mark == "yes" else "wrong" if mark == "NO" else "uncertain"] += 1
-        counts["provenance"] += any(e.weight >= 1.0 and e.kind != "model" for e in v.evidence)
+        counts["provenance"] += any(e.weight >= STRONG and e.kind != "model" for e in v.evidence)
         table.add_row(Text(printable(name)), known, Text(v.verdict or "error", style=colour.get(v.verdict, "magenta")),
                       "" if v.p_ai is None else f"{v.p_ai:.2f}",
                       Text(mark, style={"yes": "green", "NO": "bold red"}.get(mark, "")),

@@ -115,7 +115,7 @@ def printable(s: str) -> str:
     so a file name or a metadata field cannot drive the terminal."""
     import unicodedata
 
-    return "".join(c if c.isprintable() or c == " " else (repr(c)[1:-1] if unicodedata.category(c)[0] == "C" else c)
+    return "".join(c if c.isprintable() else (repr(c)[1:-1] if unicodedata.category(c)[0] == "C" else c)
                    for c in s)
 
 

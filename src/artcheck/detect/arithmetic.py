@@ -77,6 +77,17 @@ FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni"
                      "asimd", "sve")
 
 
+def _cpuinfo(field_names: tuple[str, ...]) -> str:
+    """The first /proc/cpuinfo value whose field starts with one of ``field_names`` ("" if none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(field_names):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def cpu_info() -> dict:
     """The CPU's model name and the instruction-set flags that change ONNX Runtime's kernels
     (printed with every speed figure; the choice of path never looks at them)."""
@@ -84,29 +95,16 @@ def cpu_info() -> dict:
 
     import onnxruntime
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = _cpuinfo(("model name",)) or platform.processor() or platform.machine()
     flags = set(_cpu_flags().split())
     return {"model": model, "flags": sorted(flags & set(FLAGS_OF_INTEREST)), "cpus": os.cpu_count(),
             "onnxruntime": onnxruntime.__version__}
 
 
 def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     import platform
 
-    return platform.processor() or platform.machine()
+    return _cpuinfo(("flags", "Features")) or platform.processor() or platform.machine()
 
 
 def _key(weights_path: Path, head_id: str) -> str:

@@ -191,10 +191,9 @@ class ResultFile:
             if self.fmt == "jsonl":
                 for n, line in enumerate(f, 1):
                     try:
-                        d = json.loads(line)
-                        key = (d["path"], int(d["size"]), int(d["mtime_ns"]))
+                        key = _jsonl_key(line)
                         self.done.add(key)
-                        if d.get("error"):
+                        if json.loads(line).get("error"):
                             self.failed.add(key)
                     except (ValueError, KeyError, TypeError) as e:
                         raise ResumeError(f"{self.path}, line {n}: not a result row written by artcheck ({e}); "
@@ -206,7 +205,7 @@ class ResultFile:
                     raise ResumeError(f"{self.path}: expected the columns {', '.join(CSV_COLUMNS)}; got "
                                       f"{', '.join(reader.fieldnames or ())}")
                 for r in reader:
-                    key = (spreadsheet_unsafe(r["path"]), int(r["size"]), int(r["mtime_ns"]))
+                    key = _csv_key(r)
                     self.done.add(key)
                     if r.get("error"):
                         self.failed.add(key)
@@ -215,9 +214,6 @@ class ResultFile:
     def _drop_failed(self) -> None:
         """--retry-errors: rewrite the file without its failed rows (atomically), so they are checked
         again and each file keeps one row."""
-        def failed(key) -> bool:
-            return key in self.failed
-
         if self.fmt == "parquet":
             import pyarrow.compute as pc
             import pyarrow.parquet as pq
@@ -232,15 +228,16 @@ class ResultFile:
                     os.replace(tmp, part)
         else:
             with open(self.path, newline="", encoding="utf-8") as f:
-                lines = f.readlines()
-            if self.fmt == "jsonl":
-                kept = [ln for ln in lines if not failed(_jsonl_key(ln))]
-            else:
-                rows = list(csv.reader(lines[1:]))
-                idx = [CSV_COLUMNS.index(c) for c in ("path", "size", "mtime_ns")]
-                kept = lines[:1] + [ln for ln, r in zip(lines[1:], rows)
-                                    if not failed((spreadsheet_unsafe(r[idx[0]]), int(r[idx[1]]), int(r[idx[2]])))]
-            _atomic_write(self.path, "".join(kept).encode("utf-8"))
+                if self.fmt == "jsonl":
+                    text = "".join(ln for ln in f if _jsonl_key(ln) not in self.failed)
+                else:            # parsed as CSV, not by lines: a quoted cell may hold a newline
+                    reader = csv.DictReader(f)
+                    buf = io.StringIO()
+                    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+                    writer.writeheader()
+                    writer.writerows(r for r in reader if _csv_key(r) not in self.failed)
+                    text = buf.getvalue()
+            _atomic_write(self.path, text.encode("utf-8"))
         self.retried = len(self.failed)
         self.existing_rows -= self.retried
         self.done -= self.failed
@@ -328,6 +325,10 @@ class ResultFile:
 def _jsonl_key(line: str) -> tuple[str, int, int]:
     d = json.loads(line)
     return d["path"], int(d["size"]), int(d["mtime_ns"])
+
+
+def _csv_key(row: dict[str, str]) -> tuple[str, int, int]:
+    return spreadsheet_unsafe(row["path"]), int(row["size"]), int(row["mtime_ns"])
 
 
 def _parquet_schema():
