@@ -27,8 +27,9 @@ from pool import N_AUG, pool_data  # noqa: E402
 
 from artcheck.detect.backbones import get_backbone  # noqa: E402
 from artcheck.detect.probe import _sigmoid  # noqa: E402
-from artcheck.lab.build_detector import (ROBUST_VARIANT, Recipe, feature_views, fit_head,  # noqa: E402
-                                         held_out_summary, holdout_units, training_manifest)
+from artcheck.lab.pool import ROBUST_VARIANT, feature_views, holdout_units, training_manifest  # noqa: E402
+from artcheck.lab.heads import Recipe, fit_head  # noqa: E402
+from artcheck.lab.folds import held_out_summary  # noqa: E402
 
 SHIPPED = "CLS + mean patch of all blocks"
 # human landscape photographs and renders, which new AI data can pull towards AI (issue 24)

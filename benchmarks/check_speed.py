@@ -99,7 +99,7 @@ def main() -> None:
     json.dump(result, sys.stdout, indent=2)
     print()
     if args.card:
-        from artcheck.lab.build_detector import store_in_card
+        from artcheck.lab.card import store_in_card
         store_in_card(Path(args.card), "speed", result)
 
 

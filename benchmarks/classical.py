@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import WILD_DEV, fmt, grouped_folds, write_json  # noqa: E402
 
-from artcheck.lab.build_detector import FEATURE_SETS, _features, columns  # noqa: E402
+from artcheck.lab.pool import FEATURE_SETS, _features, columns  # noqa: E402
 from artcheck.data import read_dataset  # noqa: E402
 from artcheck.lab.evaluate import binary_metrics  # noqa: E402
 from artcheck.lab.forensic import forensic_features  # noqa: E402

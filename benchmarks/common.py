@@ -110,7 +110,7 @@ def shipped_training_data() -> list[str]:
 
 def training_pool(data: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(paths, labels, sources) of training data folders; reserved sources are refused."""
-    from artcheck.lab.build_detector import check_not_reserved
+    from artcheck.lab.pool import check_not_reserved
     from artcheck.data import Manifest
 
     manifest = Manifest([r for d in data for r in read_dataset(d)])

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from artcheck.lab import perturb  # noqa: E402
 from artcheck.detect.backbones import get_backbone  # noqa: E402
-from artcheck.lab.build_detector import FEATURE_SETS, _features, check_not_reserved, columns  # noqa: E402
+from artcheck.lab.pool import FEATURE_SETS, _features, check_not_reserved, columns  # noqa: E402
 from artcheck.data import Manifest, read_dataset  # noqa: E402
 from artcheck.detect.probe import LinearProbe  # noqa: E402
 

@@ -34,7 +34,7 @@ if __name__ == "__main__":
     ap.add_argument("--extract", action="store_true")
     args = ap.parse_args()
     from artcheck.detect.backbones import get_backbone
-    from artcheck.lab.build_detector import feature_views, training_manifest
+    from artcheck.lab.pool import feature_views, training_manifest
 
     manifest = training_manifest(pool_data())
     print(f"{len(manifest)} images from {len({r.source for r in manifest})} sources")

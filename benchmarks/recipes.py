@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pool import N_AUG, pool_data  # noqa: E402
 
 from artcheck.detect.backbones import get_backbone  # noqa: E402
-from artcheck.lab.build_detector import (ROBUST_VARIANT, Recipe, feature_views, held_out_summary,  # noqa: E402
-                                     holdout_units, loso_logits, training_manifest)
+from artcheck.lab.pool import ROBUST_VARIANT, feature_views, holdout_units, training_manifest  # noqa: E402
+from artcheck.lab.heads import Recipe  # noqa: E402
+from artcheck.lab.folds import held_out_summary, loso_logits  # noqa: E402
 from artcheck.detect.probe import _sigmoid  # noqa: E402
 
 SHIPPED_BEFORE = "mean patch of blocks 1,3,..,11"
@@ -117,7 +118,7 @@ def main() -> None:
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}
     jobs = [(i, r.name, r, views, None) for i, r in enumerate(recipes()) if not args.only or i in args.only]
     if args.dino:
-        from artcheck.lab.build_detector import FEATURE_SETS, columns
+        from artcheck.lab.pool import FEATURE_SETS, columns
 
         # clean and JPEG60+0.75x views only (no augmented copies: the CLIP comparison found no gain from them)
         dino = feature_views(get_backbone("vit-s14-focus", fetch=True), [r.path for r in manifest], 0)
@@ -129,7 +130,7 @@ def main() -> None:
                  (101, "CLIP + DINO: CLS + mean patch of all blocks of both", base, both,
                   np.arange(both["clean"].shape[1]))]
     for j, other in enumerate(args.beside):
-        from artcheck.lab.build_detector import FEATURE_SETS, columns
+        from artcheck.lab.pool import FEATURE_SETS, columns
 
         feats = feature_views(get_backbone(other, fetch=True), [r.path for r in manifest], 0)
         clip_cols = columns(FEATURE_SETS[ALL_TOKENS])

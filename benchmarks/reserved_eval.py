@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from artcheck.detect.backbones import embedding_columns, get_spec  # noqa: E402
-from artcheck.lab.build_detector import _features, _robust  # noqa: E402
+from artcheck.lab.pool import _features, _robust  # noqa: E402
 from artcheck.data import Manifest, read_dataset  # noqa: E402
 from artcheck.detect.detector import load_detector  # noqa: E402
 from common import auc, bacc, interval  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
           f"from {len(folders)} sources", flush=True)
 
     # github-art's README: drop reserved images that near-duplicate a training image (CLIP cosine >= 0.95)
-    from artcheck.lab.build_detector import training_manifest
+    from artcheck.lab.pool import training_manifest
     from pool import pool_data
 
     clean = _features(det.backbone, "", paths, "clean", None, None)
@@ -172,7 +172,7 @@ def main() -> None:
               f"AI called human {v['ai_called_human']:.1%}")
     print(f"wrote {args.out} and {picture}")
     if args.card:
-        from artcheck.lab.build_detector import store_in_card
+        from artcheck.lab.card import store_in_card
         store_in_card(Path(args.card), "independent_eval",
                       {**result, "command": "python benchmarks/reserved_eval.py " + " ".join(sys.argv[1:]), "note": NOTE})
         print(f"stored in {Path(args.card) / 'MODEL_CARD.md'}")

@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from artcheck.lab import perturb  # noqa: E402
 from artcheck.detect.backbones import get_backbone  # noqa: E402
-from artcheck.lab.build_detector import (FEATURE_SETS, ROBUST_VARIANT, Recipe, _features, _metrics, _robust,  # noqa: E402
-                                     columns, loso_logits)
+from artcheck.lab.pool import FEATURE_SETS, ROBUST_VARIANT, _features, _robust, columns  # noqa: E402
+from artcheck.lab.heads import Recipe  # noqa: E402
+from artcheck.lab.folds import _metrics, loso_logits  # noqa: E402
 from artcheck.detect.probe import _sigmoid  # noqa: E402
 from common import auc, interval, shipped_training_data, training_pool, write_json  # noqa: E402
 

@@ -26,7 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from artcheck.lab import perturb  # noqa: E402
 from artcheck.detect.backbones import get_backbone  # noqa: E402
-from artcheck.lab.build_detector import Recipe, _features, loso_logits  # noqa: E402
+from artcheck.lab.heads import Recipe  # noqa: E402
+from artcheck.lab.pool import _features  # noqa: E402
+from artcheck.lab.folds import loso_logits  # noqa: E402
 from common import shipped_training_data, training_pool, write_json  # noqa: E402
 from second_backbone import SHIPPED, views_of  # noqa: E402
 

@@ -28,8 +28,9 @@ from recipes import ALL_TOKENS, C, fold_units  # noqa: E402
 
 from artcheck.detect.backbones import get_backbone  # noqa: E402
 from artcheck.detect.probe import _sigmoid  # noqa: E402
-from artcheck.lab.build_detector import (FEATURE_SETS, ROBUST_VARIANT, _fit_probe, columns,  # noqa: E402
-                                         feature_views, held_out_summary, holdout_units, training_manifest)
+from artcheck.lab.pool import FEATURE_SETS, ROBUST_VARIANT, columns, feature_views, holdout_units, training_manifest  # noqa: E402
+from artcheck.lab.heads import _fit_probe  # noqa: E402
+from artcheck.lab.folds import held_out_summary  # noqa: E402
 
 MIN_PER_SOURCE = 5
 

@@ -25,8 +25,10 @@ def main() -> None:
 
     from artcheck.detect.backbones import get_backbone
     from artcheck.detect.probe import LinearProbe, _sigmoid
-    from artcheck.lab.build_detector import (DEFAULT_RECIPE, feature_views, generator_family, lofo_ai_logits,
-                                             loso_logits, model_card, training_manifest)
+    from artcheck.lab.build_detector import DEFAULT_RECIPE
+    from artcheck.lab.pool import feature_views, generator_family, training_manifest
+    from artcheck.lab.folds import lofo_ai_logits, loso_logits
+    from artcheck.lab.card import model_card
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--card", default=str(ROOT / "src" / "artcheck" / "assets" / "default"))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from artcheck.lab.build_detector import (FEATURE_SETS, TARGET_AI_MISS, TARGET_HUMAN_FPR, check_not_reserved,
-                                     choose_calibration, columns, cross_fitted, ece, pick_band)
+from artcheck.lab.pool import FEATURE_SETS, check_not_reserved, columns
+from artcheck.lab.calibration import TARGET_AI_MISS, TARGET_HUMAN_FPR, choose_calibration, cross_fitted, ece, pick_band
 from artcheck.data.manifest import Manifest, Record
 
 
@@ -55,7 +55,7 @@ def test_feature_sets_stay_inside_the_clip_layout():
 
 
 def test_source_weights_even_out_sources_within_each_class():
-    from artcheck.lab.build_detector import source_weights
+    from artcheck.lab.heads import source_weights
 
     y = np.array([1] * 6 + [0] * 12)
     src = np.array(["a"] * 2 + ["b"] * 4 + ["big"] * 10 + ["small"] * 2)
@@ -82,7 +82,7 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
     import json
     from importlib import resources
 
-    from artcheck.lab.build_detector import model_card
+    from artcheck.lab.card import model_card
 
     cfg = json.loads((resources.files("artcheck") / "assets" / "default" / "detector.json").read_text())
     cfg.pop("speed", None)
@@ -103,22 +103,22 @@ def test_model_card_renders_from_the_shipped_config_with_and_without_speed():
 
 
 def test_sibling_sources_are_held_out_together(monkeypatch):
-    from artcheck.lab import build_detector as bd
+    from artcheck.lab import folds, heads
 
     seen = []
-    real = bd._fit_probe
+    real = heads._fit_probe
 
     def spy(Xs, y, src, balance, **kw):
         seen.append(set(src))
         return real(Xs, y, src, balance, **kw)
 
-    monkeypatch.setattr(bd, "_fit_probe", spy)
+    monkeypatch.setattr(heads, "_fit_probe", spy)
     rng = np.random.default_rng(0)
     src = np.array(["ai-a"] * 8 + ["ai-b"] * 8 + ["wesnoth-story"] * 8 + ["wesnoth-portraits"] * 8 + ["photos"] * 8)
     y = np.array([1] * 16 + [0] * 24)
     X = rng.normal(size=(40, 18944)) + y[:, None] * 0.5
-    recipe = bd.Recipe("embedding", augment=False)
-    lg = bd.loso_logits({"clean": X}, y, src, recipe, n_aug=0)
+    recipe = heads.Recipe("embedding", augment=False)
+    lg = folds.loso_logits({"clean": X}, y, src, recipe, n_aug=0)
     assert len(seen) == 4                      # ai-a, ai-b, wesnoth (both), photos
     assert {"ai-a", "ai-b", "photos"} in seen  # the wesnoth fold trained on neither wesnoth source
     assert all(("wesnoth-story" in s) == ("wesnoth-portraits" in s) for s in seen)
@@ -143,7 +143,7 @@ def test_model_card_independent_evaluation_section_and_store_in_card(tmp_path):
     import json
     from importlib import resources
 
-    from artcheck.lab.build_detector import model_card, store_in_card
+    from artcheck.lab.card import model_card, store_in_card
 
     shipped = resources.files("artcheck") / "assets" / "default"
     cfg = json.loads((shipped / "detector.json").read_text())
@@ -187,7 +187,7 @@ def test_scores_by_source_picture(tmp_path):
 
 
 def test_near_duplicate_groups_join_their_sources_into_one_hold_out_unit():
-    from artcheck.lab.build_detector import holdout_units
+    from artcheck.lab.pool import holdout_units
 
     src = np.array(["a", "a", "b", "b", "c", "wesnoth-story", "wesnoth-portraits"])
     groups = np.array(["g1", "", "g1", "", "g2", "", ""])
@@ -197,7 +197,7 @@ def test_near_duplicate_groups_join_their_sources_into_one_hold_out_unit():
 
 
 def test_an_ensemble_of_probes_ships_as_one_linear_probe():
-    from artcheck.lab.build_detector import ensemble_probe
+    from artcheck.lab.heads import ensemble_probe
     from artcheck.detect.probe import LinearProbe
 
     rng = np.random.default_rng(0)
@@ -211,7 +211,7 @@ def test_an_ensemble_of_probes_ships_as_one_linear_probe():
 
 
 def test_macro_figures_weigh_every_source_the_same():
-    from artcheck.lab.build_detector import held_out_summary
+    from artcheck.lab.folds import held_out_summary
 
     y = np.array([1] * 100 + [1] * 10 + [0] * 50)
     src = np.array(["big-ai"] * 100 + ["small-ai"] * 10 + ["human"] * 50)
@@ -224,7 +224,7 @@ def test_macro_figures_weigh_every_source_the_same():
 
 
 def test_generator_families():
-    from artcheck.lab.build_detector import generator_family
+    from artcheck.lab.pool import generator_family
 
     # the reviewed table (artcheck.families), not substring rules
     assert generator_family("flux.1-dev") == "flux"

@@ -45,7 +45,7 @@ def test_model_card_sample_scores_are_what_the_shipped_code_computes():
     """The card's scores for the bundled samples are recomputed here; drift (a code change that
     alters features, a machine that computes differently) fails this test."""
     from artcheck.detect.arithmetic import P_AI_TOLERANCE
-    from artcheck.lab.build_detector import bundled_sample_scores
+    from artcheck.lab.card import bundled_sample_scores
 
     cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
     recorded = {s["file"]: s["p_ai_exact"] for s in cfg["bundled_samples"]}
@@ -64,7 +64,7 @@ def test_model_card_sample_scores_are_what_the_shipped_code_computes():
 
 
 def test_the_readme_states_the_demo_counts_the_build_recorded():
-    from artcheck.lab.build_detector import sample_counts
+    from artcheck.lab.card import sample_counts
 
     cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
     c = sample_counts(cfg)

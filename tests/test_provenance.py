@@ -2,7 +2,7 @@ import io
 import json
 
 import numpy as np
-
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 

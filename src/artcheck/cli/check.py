@@ -474,7 +474,7 @@ def serve(
         import uvicorn
 
         from artcheck.service.app import create_app
-        from artcheck.service.server import server_config  # noqa: F401 - needs uvicorn too
+        from artcheck.service.server import server_config
         from artcheck.service.settings import ServiceSettings
     except ModuleNotFoundError as e:
         _fail(ModuleNotFoundError(f"the server needs {e.name!r}: pip install 'artcheck[serve]'"))
@@ -482,7 +482,6 @@ def serve(
                                max_file_bytes=int(max_file_mb * 1024 * 1024), request_timeout_s=timeout,
                                body_timeout_s=body_timeout, max_pixels=int(max_megapixels * 1_000_000))
     err.print(f"artcheck serving on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    from artcheck.service.server import server_config
 
     # idle keep-alive connections closed after 5 s, request headers due within 10 s, at most 256 connections
     uvicorn.Server(server_config(create_app(settings=settings, model=model), host, port)).run()

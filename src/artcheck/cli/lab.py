@@ -405,12 +405,8 @@ def build_detector_cmd(
     from artcheck.detect.weights import WeightsError
 
     try:
-        from artcheck.lab.build_detector import (
-            DEFAULT_N_AUG,
-            DEFAULT_RECIPE,
-            FEATURE_SETS,
-            build,
-        )
+        from artcheck.lab.build_detector import DEFAULT_N_AUG, DEFAULT_RECIPE, build
+        from artcheck.lab.pool import FEATURE_SETS
 
         recipe = DEFAULT_RECIPE
         if features is not None:
