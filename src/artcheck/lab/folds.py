@@ -89,3 +89,15 @@ def _metrics(y, p, threshold=0.5):
 
     m = binary_metrics(y, p, threshold)
     return {k: m[k] for k in ("balanced_accuracy", "roc_auc", "human_false_positive_rate", "accuracy")}
+
+
+def unit_folds(y: np.ndarray, units: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold id (0..k-1) per image: K folds over hold-out units (``pool.holdout_units``), every
+    unit wholly on one side, stratified by label so each fold holds AI and human units. The same
+    (y, units, k, seed) always gives the same folds, so every method is compared on them."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    folds = np.full(len(y), -1)
+    for i, (_, test) in enumerate(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, units)):
+        folds[test] = i
+    return folds
