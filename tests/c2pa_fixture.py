@@ -50,10 +50,10 @@ def test_signer():
     return c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, pkey, None))
 
 
-def signed_jpeg(image, source_type: str = AI_CREATED) -> bytes:
+def signed_jpeg(image, source_type: str = AI_CREATED, generator: str = "test-generator") -> bytes:
     import c2pa
 
-    manifest = {"claim_generator_info": [{"name": "test-generator", "version": "1.0"}], "title": "t.jpg",
+    manifest = {"claim_generator_info": [{"name": generator, "version": "1.0"}], "title": "t.jpg",
                 "assertions": [{"label": "c2pa.actions", "data": {"actions": [
                     {"action": "c2pa.created", "digitalSourceType": source_type}]}}]}
     buf = io.BytesIO()

@@ -147,16 +147,28 @@ class Writer:
             self.out.write(json.dumps({"results": [v.to_dict() for v in self.rows], "summary": s}, indent=2) + "\n")
         elif self.fmt == "table":
             table = Table(show_lines=False)
-            for col in ("image", "verdict", "P(ai)", "why"):
+            families = any(v.family for v in self.rows)
+            for col in ("image", "verdict", "P(ai)") + (("family",) if families else ()) + ("why",):
                 table.add_column(col, overflow="fold")
             colour = {"ai": "red", "human": "green", "uncertain": "yellow"}
             for v in self.rows:
                 # text from files and paths is never markup: Text objects, control characters escaped
                 verdict = Text(v.verdict or "error", style=colour.get(v.verdict, "magenta"))
-                table.add_row(Text(printable(v.path)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}",
+                fam = ([family_cell(v)] if families else [])
+                table.add_row(Text(printable(v.path)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", *fam,
                               Text(printable(v.reason)))
             console.print(table)
         return s
+
+
+def family_cell(v: Verdict) -> str:
+    """'sdxl 0.62', 'unknown (best flux 0.31)', 'flux (named)' or '' (human verdicts, no head)."""
+    if not v.family:
+        return ""
+    if not v.family_p:
+        return f"{v.family} (named)"
+    best, p = v.family_p[0]
+    return f"{v.family} {p:.2f}" if v.family == best else f"{v.family} (best {best} {p:.2f})"
 
 
 def per_source_report(verdicts: list[Verdict], manifest, trained_on: set[str] | frozenset = frozenset()) -> str | None:

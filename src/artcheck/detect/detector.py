@@ -45,16 +45,23 @@ class Verdict:
     model: dict[str, str] = field(default_factory=dict)
     image: dict[str, Any] | None = None
     error: str | None = None
+    # which generator family it looks like (detect.attribution): for ai and uncertain verdicts only,
+    # never part of the verdict; "unknown" when no family is probable enough
+    family: str | None = None
+    family_p: list[list] | None = None          # [[family, p], ...] top 3; None when named by provenance
+    family_source: str | None = None            # "model", or the provenance that names the model
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "verdict": self.verdict, "p_ai": self.p_ai, "reason": self.reason,
                 "evidence": [e.to_dict() for e in self.evidence], "model": self.model, "image": self.image,
-                "error": self.error}
+                "error": self.error, "family": self.family, "family_p": self.family_p,
+                "family_source": self.family_source}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
         return cls(d["path"], d["verdict"], d["p_ai"], d.get("reason", ""),
-                   [Evidence(**e) for e in d.get("evidence", [])], d.get("model", {}), d.get("image"), d.get("error"))
+                   [Evidence(**e) for e in d.get("evidence", [])], d.get("model", {}), d.get("image"), d.get("error"),
+                   d.get("family"), d.get("family_p"), d.get("family_source"))
 
 
 def summary(verdicts: list[Verdict]) -> dict[str, int]:
@@ -70,6 +77,7 @@ class _Prepared:
     summary: dict[str, Any]
     evidence: list[Evidence]
     out_of_scope: str | None = None     # why the model cannot judge this input (detect.quality)
+    named_family: tuple[str, str] | None = None   # (family, what names it) from provenance
 
 
 class Detector:
@@ -88,10 +96,18 @@ class Detector:
         # the input-quality check (detect.quality) is the model's own: detectors built for art at a few
         # hundred pixels ask for it in detector.json; a run exported from 32-px CIFAKE data does not
         self.input_check = bool(config.get("input_check", False))
+        self.family_head = None         # a detect.attribution.FamilyHead when the folder ships one
 
     # -- scoring -------------------------------------------------------------------------
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
         return self.head.proba_ai(self.backbone.features(arrays)[:, self.columns])
+
+    def _scores(self, arrays: np.ndarray) -> list[tuple[float, np.ndarray | None]]:
+        """(P(ai), family probabilities or None) per array, from one backbone pass."""
+        feats = self.backbone.features(arrays)[:, self.columns]
+        p = self.head.proba_ai(feats)
+        fam = self.family_head.proba(feats) if self.family_head is not None else [None] * len(p)
+        return [(float(a), f) for a, f in zip(p, fam)]
 
     @property
     def preprocess(self):
@@ -112,7 +128,24 @@ class Detector:
             return AI
         return HUMAN if p < self.lo else UNCERTAIN
 
-    def _fuse(self, path: str, prepared: "_Prepared", p: float) -> Verdict:
+    def _family(self, prepared: "_Prepared", fam_p: np.ndarray | None) -> tuple:
+        """(family, family_p, family_source, evidence or None): provenance first, then the head."""
+        from artcheck.detect.attribution import UNKNOWN
+
+        if prepared.named_family:
+            fam, named = prepared.named_family
+            return fam, None, f"provenance: {named}", Evidence(
+                "family", f"the {fam} family, certain: the provenance names the model ({named})", 0.0)
+        if fam_p is None or self.family_head is None:
+            return None, None, None, None
+        fam, top = self.family_head.answer(fam_p)
+        listed = "; ".join(f"{f} {q:.2f}" for f, q in top)
+        detail = (f"looks most like the {fam} family ({top[0][1]:.2f}; top 3: {listed})" if fam != UNKNOWN else
+                  f"no family is probable enough (best {top[0][0]} {top[0][1]:.2f} < "
+                  f"{self.family_head.open_threshold:.2f}): unknown family, perhaps one it was not trained on")
+        return fam, [[f, q] for f, q in top], "model", Evidence("family", detail + "; not part of the verdict", 0.0)
+
+    def _fuse(self, path: str, prepared: "_Prepared", p: float, fam_p: np.ndarray | None = None) -> Verdict:
         evidence = prepared.evidence
         strong = [e for e in evidence if e.weight >= STRONG]
         model_ev = Evidence("model", f"{self.model_info['name']} gives P(ai) = {p:.2f} "
@@ -130,8 +163,14 @@ class Detector:
                              "(missing provenance is not evidence of a human maker)",
                       UNCERTAIN: f"uncertain: P(ai) = {p:.2f} is inside the uncertain band "
                                  f"[{self.lo:.2f}, {self.hi:.2f})"}[verdict]
+        family = family_p = family_source = None
+        if verdict in (AI, UNCERTAIN):
+            family, family_p, family_source, fam_ev = self._family(prepared, fam_p)
+            if fam_ev is not None:
+                evidence = evidence + [fam_ev]
+                reason += f". Family: {fam_ev.detail.removesuffix('; not part of the verdict')}"
         return Verdict(path, verdict, round(float(p), 4), reason, evidence + [model_ev], self.model_info,
-                       prepared.summary, None)
+                       prepared.summary, None, family, family_p, family_source)
 
     def _error(self, path: str, reason: str) -> Verdict:
         return Verdict(path, None, None, f"error: {reason}", [], self.model_info, None, reason)
@@ -180,6 +219,9 @@ class Detector:
                 arr = pre.to_uint8(loaded.image)
                 if self.input_check:
                     prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
+                if self.provenance and self.family_head is not None:
+                    from artcheck.detect.attribution import family_from_provenance
+                    prepared.named_family = family_from_provenance(loaded.info)
                 del loaded
                 return label, prepared, arr, None
             except ImageError as e:
@@ -219,20 +261,20 @@ class Detector:
                     yield self._error(label, err)
                     continue
                 p = next(probs)
-                yield self._error(label, p) if isinstance(p, str) else self._fuse(label, loaded, float(p))
+                yield self._error(label, p) if isinstance(p, str) else self._fuse(label, loaded, *p)
 
     def _score_batch(self, arrays: list[np.ndarray]) -> list:
-        """P(ai) for each array, or the reason it could not be scored: a batch that fails is
-        scored image by image, so one bad input never costs the others their rows."""
+        """(P(ai), family probabilities) for each array, or the reason it could not be scored: a
+        batch that fails is scored image by image, so one bad input never costs the others their rows."""
         if not arrays:
             return []
         try:
-            return list(self._p_ai(np.stack(arrays)))
+            return self._scores(np.stack(arrays))
         except Exception:  # noqa: BLE001
             out: list = []
             for a in arrays:
                 try:
-                    out.append(float(self._p_ai(a[None])[0]))
+                    out.append(self._scores(a[None])[0])
                 except Exception as e:  # noqa: BLE001
                     out.append(f"the model could not score it ({type(e).__name__}: {e})")
             return out
@@ -274,6 +316,9 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
     head = LinearProbe.load(folder / config["head"])
     backbone = get_backbone(config["backbone"], fetch=fetch, threads=threads)
     det = Detector(backbone, head, config, threshold=threshold, provenance=provenance)
+    if config.get("attribution"):
+        from artcheck.detect.attribution import FamilyHead
+        det.family_head = FamilyHead.load(folder / config["attribution"])
     if len(getattr(backbone.spec, "arithmetic", ())) > 1:
         det.backbone, det.arithmetic = _probed_backbone(backbone, det, folder / config["head"], threads)
     return det

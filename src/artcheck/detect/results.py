@@ -30,7 +30,7 @@ PARQUET_SIDECAR = "_artcheck.json"         # inside OUT.parquet/
 FLUSH_ROWS = 64                            # rows per fsynced batch (--flush-every)
 FLUSH_SECONDS = 5.0                        # ... or fewer rows, once this long has passed
 CSV_COLUMNS = ("path", "verdict", "p_ai", "reason", "error", "sha256", "width", "height", "format", "evidence",
-               "model", "size", "mtime_ns")
+               "model", "family", "family_p", "size", "mtime_ns")
 # What must match to resume: a row written under other settings would not be comparable
 RESUME_KEYS = ("model", "threshold", "uncertain_band", "provenance", "format")
 
@@ -83,7 +83,8 @@ def csv_row(v: Verdict) -> dict[str, Any]:
             "reason": v.reason, "error": v.error or "", "sha256": img.get("sha256", ""),
             "width": img.get("width", ""), "height": img.get("height", ""), "format": img.get("format", ""),
             "evidence": " | ".join(f"{e.kind}: {e.detail}" for e in v.evidence),
-            "model": f"{v.model.get('name', '')} {v.model.get('version', '')}".strip()}
+            "model": f"{v.model.get('name', '')} {v.model.get('version', '')}".strip(),
+            "family": v.family or "", "family_p": "; ".join(f"{f} {q:.3f}" for f, q in v.family_p or [])}
 
 
 def _parquet_row(v: Verdict, key: tuple[str, int, int]) -> dict[str, Any]:

@@ -85,6 +85,9 @@ def read_c2pa_evidence(loaded) -> list[Evidence]:
     valid = state in ("Valid", "Trusted")
     codes = {str(s.get("code", "")) for s in store.get("validation_status") or []}
     trust = "; its signer is not on a trust list" if "signingCredential.untrusted" in codes else ""
+    if ai_types and isinstance(getattr(loaded, "info", None), dict):
+        # the generator of a manifest that declares AI generation names the model family (detect.attribution)
+        loaded.info["artcheck_c2pa_generator"] = generator
     if ai_types and valid:
         # declaring AI generation incriminates only the declarer, so even an untrusted signer counts
         return [Evidence("c2pa", f"a {state.lower()} C2PA manifest from '{generator}' declares "

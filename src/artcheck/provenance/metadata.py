@@ -186,6 +186,8 @@ def read_metadata_evidence(loaded) -> list[Evidence]:
 
     comment: list[str] = [""]
     each("EXIF UserComment", lambda: comment.__setitem__(0, _user_comment(loaded)) or [])
+    if comment[0] and isinstance(info, dict):
+        info["artcheck_user_comment"] = comment[0]       # A1111 parameters in a JPEG's EXIF (detect.attribution)
     each("generation parameters", lambda: _a1111_evidence(info, comment[0]))
     each("ComfyUI fields", lambda: _comfyui_evidence(info))
     each("tool metadata", lambda: _named_tool_evidence(info))

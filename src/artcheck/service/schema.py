@@ -30,6 +30,11 @@ class ResultModel(BaseModel):
     model: dict[str, str]
     image: Optional[ImageModel] = None
     error: Optional[str] = Field(None, description="why the file could not be checked")
+    family: Optional[str] = Field(None, description="the generator family it looks like (artcheck.families), or "
+                                  "'unknown'; for ai and uncertain verdicts only, never part of the verdict")
+    family_p: Optional[list[tuple[str, float]]] = Field(None, description="the three most probable families with "
+                                                        "their probabilities (null when provenance names the model)")
+    family_source: Optional[str] = Field(None, description="'model', or the provenance that names the model")
 
 
 class SummaryModel(BaseModel):

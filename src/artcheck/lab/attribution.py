@@ -1,0 +1,218 @@
+"""Train and measure the family-attribution head (issue 27) on the detector's cached features.
+
+    artcheck build-attribution --model src/artcheck/assets/default --data ... [--data ...]
+
+Only AI images whose generator the reviewed table (``assets/generator_families.csv``) maps to a
+family other than ``unknown`` are used. Measured, as the detector is, held out by source:
+
+- K = 5 folds over hold-out units (``lab.folds.unit_folds``): top-1 and top-3 accuracy per
+  family, macro over families with at least 3 sources, the confusion matrix, ECE of the top
+  probability;
+- leave-one-family-out: a head trained without a family scores that family's images; how often
+  the open-set rule answers ``unknown`` for it, against how much top-1 accuracy the known
+  families keep with the same rule.
+
+The open-set threshold is the largest that keeps the known families' held-out top-1 accuracy at
+90% of what it is without the rule (``KEEP``), chosen on these held-out scores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from artcheck.detect.attribution import UNKNOWN, FamilyHead
+
+C = 0.01            # regularisation of the multinomial logistic regression (standardised features)
+K, SEED = 5, 0
+KEEP = 0.90         # known families keep at least this share of their top-1 accuracy under the open-set rule
+MIN_SOURCES = 3     # families measured per family need this many sources
+
+
+def family_weights(fam: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Each family counts the same in total, and each source the same within its family."""
+    w = np.ones(len(fam), float)
+    families = np.unique(fam)
+    for f in families:
+        in_f = fam == f
+        sources = np.unique(src[in_f])
+        for s in sources:
+            m = in_f & (src == s)
+            w[m] = 1.0 / (len(families) * len(sources) * m.sum())
+    return w * len(fam)
+
+
+def fit_family_head(X: np.ndarray, fam: np.ndarray, src: np.ndarray, C: float = C) -> FamilyHead:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = X.mean(0), X.std(0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=300)
+    clf.fit((X - mean) / scale, fam, sample_weight=family_weights(fam, src))
+    coef, intercept = clf.coef_, clf.intercept_
+    if len(clf.classes_) == 2:        # scikit-learn keeps one row for two classes: softmax over [0, w.x + b]
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    return FamilyHead(list(clf.classes_), coef, intercept, mean, scale)
+
+
+def fit_temperature(logp_fn, y_idx: np.ndarray) -> float:
+    """The temperature minimising held-out negative log-likelihood (``logp_fn(T)`` -> (N, K) probabilities)."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(t: float) -> float:
+        p = logp_fn(t)
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(y_idx)), y_idx], 1e-12, 1))))
+
+    return float(minimize_scalar(nll, bounds=(0.05, 20), method="bounded").x)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def _logits(head: FamilyHead, X: np.ndarray, classes: list[str]) -> np.ndarray:
+    """(N, len(classes)) logits of ``head`` in the order of ``classes`` (-inf for a class it lacks)."""
+    z = ((X - head.mean) / head.scale) @ head.coef.T + head.intercept
+    out = np.full((len(X), len(classes)), -np.inf)
+    for j, c in enumerate(head.classes):
+        out[:, classes.index(c)] = z[:, j]
+    return out
+
+
+def top_ece(p: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Calibration error of the top probability: |confidence - accuracy| over equal-width bins."""
+    conf = p.max(1)
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.mean() * abs(conf[m].mean() - right[m].mean())
+    return float(total)
+
+
+def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True) -> dict:
+    """Held-out attribution figures (see the module docstring) and the fitted temperature and threshold."""
+    from artcheck.lab.folds import unit_folds
+
+    say = print if progress else (lambda *a, **k: None)
+    classes = sorted(set(fam))
+    y_idx = np.array([classes.index(f) for f in fam])
+    folds = unit_folds(y_idx, units, K, SEED)      # stratified by family, every unit on one side
+    z = np.zeros((len(fam), len(classes)))
+    for f in range(K):
+        te = folds == f
+        say(f"attribution: fold {f + 1}/{K} ({te.sum()} images held out)", flush=True)
+        z[te] = _logits(fit_family_head(X[~te], fam[~te], src[~te]), X[te], classes)
+    z = np.where(np.isfinite(z), z, -1e9)
+    t = fit_temperature(lambda T: _softmax(z / T), y_idx)
+    p = _softmax(z / t)
+    top1 = p.argmax(1) == y_idx
+    top3 = (np.argsort(-p, 1)[:, :3] == y_idx[:, None]).any(1)
+    n_sources = {c: len(set(src[fam == c])) for c in classes}
+    per_family = {c: {"n": int((fam == c).sum()), "sources": n_sources[c], "top1": float(top1[fam == c].mean()),
+                      "top3": float(top3[fam == c].mean())} for c in classes}
+    measured = [c for c in classes if n_sources[c] >= MIN_SOURCES]
+    confusion = np.zeros((len(classes), len(classes)), int)
+    for a, b in zip(y_idx, p.argmax(1)):
+        confusion[a, b] += 1
+
+    # leave-one-family-out: a head without family c scores c's images
+    lofo_top = {}
+    for c in classes:
+        held = fam == c
+        say(f"attribution: leave out {c} ({held.sum()} images)", flush=True)
+        head = fit_family_head(X[~held], fam[~held], src[~held])
+        lofo_top[c] = _softmax(np.where(np.isfinite(zz := _logits(head, X[held], classes)), zz, -1e9) / t).max(1)
+    conf = p.max(1)
+    base = np.mean([top1[fam == c].mean() for c in measured]) if measured else float(top1.mean())
+    grid = np.round(np.linspace(0.0, 0.95, 96), 3)
+
+    def known_top1(th: float) -> float:     # right and above the threshold, macro over measured families
+        ok = top1 & (conf >= th)
+        return float(np.mean([ok[fam == c].mean() for c in (measured or classes)]))
+
+    threshold = max((th for th in grid if known_top1(th) >= KEEP * base), default=0.0)
+    unknown_rate = {c: float(np.mean(v < threshold)) for c, v in lofo_top.items()}
+    return {"classes": classes, "temperature": t, "open_threshold": float(threshold), "per_family": per_family,
+            "measured_families": measured,
+            "macro_top1": float(np.mean([per_family[c]["top1"] for c in measured])) if measured else None,
+            "macro_top3": float(np.mean([per_family[c]["top3"] for c in measured])) if measured else None,
+            "pooled_top1": float(top1.mean()), "pooled_top3": float(top3.mean()), "ece_top": top_ece(p, top1),
+            "known_top1_with_rule": known_top1(threshold), "known_top1_without_rule": float(base),
+            "lofo_unknown_rate": unknown_rate,
+            "lofo_unknown_macro": float(np.mean([unknown_rate[c] for c in measured])) if measured else None,
+            "confusion": confusion.tolist(), "k": K, "seed": SEED, "C": C, "n": int(len(fam))}
+
+
+def confusion_figure(m: dict, out: str | Path) -> None:
+    """A row-normalised confusion matrix (held out by source) as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.array(m["confusion"], float)
+    rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    names = [f"{c} (n={m['per_family'][c]['n']}, {m['per_family'][c]['sources']} src)" for c in m["classes"]]
+    ax.set_xticks(range(len(names)), m["classes"], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if rows[i, j] > 0.5 else "black")
+    ax.set_xlabel("answered family (top 1)")
+    ax.set_ylabel("true family")
+    ax.set_title("Family attribution held out by source (5 folds over sources), share of each row", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def attribution_pool(data: list[str], backbone_name: str = "clip-vit-b16", progress: bool | None = None):
+    """(features at the detector's columns, families, sources, hold-out units) of the named AI images."""
+    from artcheck.detect.backbones import get_backbone
+    from artcheck.families import family_of
+    from artcheck.lab.pool import _features, holdout_units, training_manifest
+
+    manifest = training_manifest(data)
+    rows = [r for r in manifest if r.target == 1 and family_of(r.generator) != UNKNOWN]
+    backbone = get_backbone(backbone_name, fetch=True)
+    X = _features(backbone, backbone_name, [r.path for r in rows], "clean", None, progress)
+    fam = np.array([family_of(r.generator) for r in rows])
+    src = np.array([r.source for r in rows])
+    units = holdout_units(src, np.array([r.group for r in rows]))
+    return X, fam, src, units
+
+
+def build_attribution(model_dir: str | Path, data: list[str], progress: bool | None = None,
+                      figure: str | Path | None = None) -> dict:
+    """Measure, then fit on every named AI image and write ``attribution.npz`` into the detector
+    folder; its figures go into ``detector.json`` and the model card (``card.store_in_card``)."""
+    import json
+
+    from artcheck.detect.detector import DETECTOR_FILE
+    from artcheck.lab.card import store_in_card
+
+    folder = Path(model_dir)
+    cfg = json.loads((folder / DETECTOR_FILE).read_text())
+    cols = np.concatenate([np.arange(a, b) for a, b in cfg["feature_columns"]])
+    X, fam, src, units = attribution_pool(data, cfg["backbone"], progress)
+    X = X[:, cols]
+    m = measure(X, fam, src, units, progress is not False)
+    head = fit_family_head(X, fam, src)
+    head.temperature, head.open_threshold = m["temperature"], m["open_threshold"]
+    head.save(folder / "attribution.npz")
+    m["data"] = list(data)
+    m["command"] = "artcheck build-attribution --model DIR " + " ".join(f"--data {d}" for d in data)
+    cfg["attribution"] = "attribution.npz"
+    (folder / DETECTOR_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
+    store_in_card(folder, "attribution_metrics", m)
+    if figure:
+        confusion_figure(m, figure)
+    return m
