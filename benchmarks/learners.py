@@ -17,7 +17,7 @@ Methods:
   ``artcheck build-detector``), and on the same pass as the token heads (bf16) as a control.
 - ``probe + aug``: the same with one processed copy of every image (``perturb.random_processing``).
 - ``patch-attention``: a head on the individual patch tokens of blocks 4, 8 and 12 (``lab.patch_head``):
-  per block, a LayerNorm, a projection to 64 and a learned attention pooling over the 196 tokens; the
+  per block, a LayerNorm, a projection to 32 and a learned attention pooling over the 196 tokens; the
   three pooled vectors and a logistic output; trained with AdamW, source-balanced, with the processed copy.
 - ``patch-topk``: per-token linear scores of the same blocks, the mean of the top 10% per block.
 Fine-tuning the last blocks, LoRA and an Effort-style residual are not in this table (see docs/benchmarks.md).
@@ -70,7 +70,7 @@ def extract(manifest) -> None:
             print(f"{view}: cached ({cache.n} images)")
 
 
-K, SEED, EPOCHS = 5, 0, 8
+K, SEED, EPOCHS = 5, 0, 6
 LR = {"attention": 1e-3, "topk": 1e-2}   # topk's scores learn slowly through the top-k selection (tests/test_patch_head.py)
 ROBUST = "jpeg60-resize0.75"
 

@@ -157,3 +157,19 @@ def test_check_prints_the_family(family_detector_dir):
     human = CliRunner().invoke(app, ["check", paths[-1], "--model", str(folder), "--format", "json"])
     assert json.loads(human.stdout)["results"][0]["verdict"] == "human"
     assert json.loads(human.stdout)["results"][0]["family"] is None
+
+
+def test_the_fit_in_the_span_of_the_rows_is_the_full_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    from artcheck.lab.attribution import family_weights, fit_family_head
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 400))
+    fam = np.array(["flux", "sdxl", "sd3"])[np.arange(90) % 3]
+    X[:, 0] += np.arange(90) % 3
+    src = np.array(["a", "b"])[np.arange(90) % 2]
+    head = fit_family_head(X, fam, src, C=0.05)
+    full = LogisticRegression(C=0.05, max_iter=5000, tol=1e-8).fit((X - head.mean) / head.scale, fam,
+                                                                    sample_weight=family_weights(fam, src))
+    assert np.abs(head.coef - full.coef_).max() < 1e-3 * np.abs(full.coef_).max() * 10

@@ -308,3 +308,17 @@ def test_no_extra_training_source_is_a_reserved_one():
     mod = _extra_sources_module()
     check_not_reserved(Manifest([Record("a", label, source=name) for name, (label, _f) in mod.SOURCES.items()]))
     assert {"gcompris-drawings", "gcompris-photos"} <= set(mod.SOURCES) and set(mod.KINDS) == set(mod.SOURCES)
+
+
+def test_card_renders_the_attribution_figures_or_says_how_to_get_them():
+    from artcheck.lab.card import attribution_lines
+
+    assert "artcheck build-attribution" in "\n".join(attribution_lines(None))
+    m = {"command": "artcheck build-attribution --model DIR --data x", "n": 10, "k": 5, "temperature": 2.0,
+         "ece_top": 0.04, "measured_families": ["sdxl"], "macro_top1": 0.4, "macro_top3": 0.8, "pooled_top1": 0.5,
+         "pooled_top3": 0.9, "open_threshold": 0.3, "known_top1_with_rule": 0.36, "known_top1_without_rule": 0.4,
+         "lofo_unknown_macro": 0.25, "lofo_unknown_rate": {"sdxl": 0.25, "flux": 0.5},
+         "per_family": {"sdxl": {"n": 6, "sources": 3, "top1": 0.4, "top3": 0.8},
+                        "flux": {"n": 4, "sources": 1, "top1": 0.0, "top3": 0.5}}}
+    text = "\n".join(attribution_lines(m))
+    assert "top-1 **0.400**" in text and "| flux (fewer than 3 sources: not in the macro) | 4 | 1 |" in text

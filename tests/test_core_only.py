@@ -19,6 +19,7 @@ COMMANDS = {
     "train-demo": (["train-demo"], "train"),
     "export": (["export", "runs/x", "--out", "d"], "train"),
     "build-detector": (["build-detector", "--data", "x", "--out", "d"], "train"),
+    "build-attribution": (["build-attribution", "--model", "d", "--data", "x"], "train"),
     "explain": (["explain", "default", "a.png"], "train"),
     "crossval": (["crossval", "--data", "x"], "train"),
     "make-edited": (["make-edited", "--data", "x", "--out", "d"], "train"),

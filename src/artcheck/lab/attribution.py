@@ -47,9 +47,13 @@ def fit_family_head(X: np.ndarray, fam: np.ndarray, src: np.ndarray, C: float = 
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = X.mean(0), X.std(0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=300)
-    clf.fit((X - mean) / scale, fam, sample_weight=family_weights(fam, src))
-    coef, intercept = clf.coef_, clf.intercept_
+    # With far fewer images than features the L2-penalised solution lies in the span of the
+    # training rows: fit on their coordinates in that span (an exact rotation, U S = Xs V) and map
+    # the weights back (W Vt). The same model as on all 18,432 columns, about 10x faster.
+    U, S, Vt = np.linalg.svd((X - mean) / scale, full_matrices=False)
+    clf = LogisticRegression(C=C, max_iter=2000)
+    clf.fit(U * S, fam, sample_weight=family_weights(fam, src))
+    coef, intercept = clf.coef_ @ Vt, clf.intercept_
     if len(clf.classes_) == 2:        # scikit-learn keeps one row for two classes: softmax over [0, w.x + b]
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
     return FamilyHead(list(clf.classes_), coef, intercept, mean, scale)
@@ -93,8 +97,10 @@ def top_ece(p: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
     return float(total)
 
 
-def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True) -> dict:
-    """Held-out attribution figures (see the module docstring) and the fitted temperature and threshold."""
+def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True,
+            C: float = C, lofo: bool = True) -> dict:
+    """Held-out attribution figures (see the module docstring) and the fitted temperature and threshold
+    (``lofo=False``: the folds only, for comparing settings)."""
     from artcheck.lab.folds import unit_folds
 
     say = print if progress else (lambda *a, **k: None)
@@ -105,7 +111,7 @@ def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, 
     for f in range(K):
         te = folds == f
         say(f"attribution: fold {f + 1}/{K} ({te.sum()} images held out)", flush=True)
-        z[te] = _logits(fit_family_head(X[~te], fam[~te], src[~te]), X[te], classes)
+        z[te] = _logits(fit_family_head(X[~te], fam[~te], src[~te], C), X[te], classes)
     z = np.where(np.isfinite(z), z, -1e9)
     t = fit_temperature(lambda T: _softmax(z / T), y_idx)
     p = _softmax(z / t)
@@ -121,10 +127,10 @@ def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, 
 
     # leave-one-family-out: a head without family c scores c's images
     lofo_top = {}
-    for c in classes:
+    for c in classes if lofo else []:
         held = fam == c
         say(f"attribution: leave out {c} ({held.sum()} images)", flush=True)
-        head = fit_family_head(X[~held], fam[~held], src[~held])
+        head = fit_family_head(X[~held], fam[~held], src[~held], C)
         lofo_top[c] = _softmax(np.where(np.isfinite(zz := _logits(head, X[held], classes)), zz, -1e9) / t).max(1)
     conf = p.max(1)
     base = np.mean([top1[fam == c].mean() for c in measured]) if measured else float(top1.mean())
@@ -143,7 +149,8 @@ def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, 
             "pooled_top1": float(top1.mean()), "pooled_top3": float(top3.mean()), "ece_top": top_ece(p, top1),
             "known_top1_with_rule": known_top1(threshold), "known_top1_without_rule": float(base),
             "lofo_unknown_rate": unknown_rate,
-            "lofo_unknown_macro": float(np.mean([unknown_rate[c] for c in measured])) if measured else None,
+            "lofo_unknown_macro": (float(np.mean([unknown_rate[c] for c in measured])) if measured and lofo
+                                   else None),
             "confusion": confusion.tolist(), "k": K, "seed": SEED, "C": C, "n": int(len(fam))}
 
 
@@ -170,7 +177,7 @@ def confusion_figure(m: dict, out: str | Path) -> None:
     ax.set_title("Family attribution held out by source (5 folds over sources), share of each row", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

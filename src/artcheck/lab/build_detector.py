@@ -40,7 +40,7 @@ DEFAULT_N_AUG = 1
 
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 1,
           version: str = "0.4.0", progress: bool | None = None, recipe: Recipe | None = None,
-          lofo: bool = True) -> dict:
+          lofo: bool = True, attribution: bool = True) -> dict:
     """Build the detector with ``recipe`` (default DEFAULT_RECIPE) and measure it held out:
     leave-one-source-out (sources joined by siblings or near-duplicate groups held out
     together), pooled and macro over sources, clean and after JPEG q60 + 0.75x; calibration
@@ -113,6 +113,11 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     config.update(build_machine(out))
     (out / DETECTOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card(config, data))
+    if attribution:
+        from artcheck.lab.attribution import build_attribution
+
+        say("family attribution (AI images only)")
+        config["attribution_metrics"] = build_attribution(out, data, progress)
     return config
 
 

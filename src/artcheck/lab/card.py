@@ -152,6 +152,31 @@ def independent_lines(ev: dict | None) -> list[str]:
     return lines + ([ev["note"]] if ev.get("note") else [])
 
 
+def attribution_lines(m: dict | None) -> list[str]:
+    """The card's family-attribution section, from ``artcheck build-attribution`` (lab.attribution)."""
+    if not m:
+        return ["", "## Generator family (attribution)", "No attribution head in this build: "
+                "`artcheck build-attribution --model DIR --data ...` adds one."]
+    fams = m["per_family"]
+    lines = ["", "## Generator family (attribution)",
+             f"`{m['command']}`. A multinomial logistic head on the same features, trained on the {m['n']} AI images "
+             "whose generator the reviewed table names (`assets/generator_families.csv`), never on human images; "
+             "shown for `ai` and `uncertain` verdicts only and never part of the verdict. Held out by source "
+             f"({m['k']} folds over hold-out units), temperature-calibrated (T = {m['temperature']:.2f}); top-probability "
+             f"ECE {m['ece_top']:.3f}. Macro over the {len(m['measured_families'])} families with at least 3 sources: "
+             f"top-1 **{m['macro_top1']:.3f}**, top-3 **{m['macro_top3']:.3f}** (pooled {m['pooled_top1']:.3f} / "
+             f"{m['pooled_top3']:.3f}). Open set: below P = {m['open_threshold']:.2f} the answer is `unknown`; with "
+             f"that rule the measured families keep {m['known_top1_with_rule']:.3f} top-1 (without it "
+             f"{m['known_top1_without_rule']:.3f}), and a family left out of training entirely is answered `unknown` "
+             f"{m['lofo_unknown_macro']:.0%} of the time (macro over the measured families).", "",
+             "| family | n | sources | top-1 | top-3 | left out entirely: answered unknown |", "|---|---|---|---|---|---|"]
+    for c, r in fams.items():
+        mark = "" if c in m["measured_families"] else " (fewer than 3 sources: not in the macro)"
+        lines.append(f"| {c}{mark} | {r['n']} | {r['sources']} | {r['top1']:.2f} | {r['top3']:.2f} | "
+                     f"{m['lofo_unknown_rate'][c]:.0%} |")
+    return lines
+
+
 def store_in_card(folder: Path, key: str, value: dict) -> None:
     """Store benchmark figures in a detector's config under ``key`` and re-render its model card."""
     from artcheck.detect.detector import DETECTOR_FILE
@@ -275,6 +300,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
             ok = "yes" if v == smp["label"] else ("no: " + v if v != "uncertain" else "uncertain")
             lines.append(f"| {smp['file']} | {smp['label']} | {smp.get('kind', '')} | {smp['p_ai']:.3f} | {v} | {ok} |")
     lines += [
+        *attribution_lines(cfg.get("attribution_metrics")),
         *speed_lines(cfg.get("speed")),
         *independent_lines(cfg.get("independent_eval")),
         "", "## Known failure modes and limits",

@@ -22,7 +22,7 @@ from torch import nn
 
 
 class AttentionPool(nn.Module):
-    def __init__(self, blocks: int, width: int = 768, dim: int = 64, dropout: float = 0.2):
+    def __init__(self, blocks: int, width: int = 768, dim: int = 32, dropout: float = 0.2):
         super().__init__()
         self.norm = nn.ModuleList(nn.LayerNorm(width) for _ in range(blocks))
         self.proj = nn.ModuleList(nn.Linear(width, dim) for _ in range(blocks))
