@@ -71,6 +71,7 @@ from typing import Iterator
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from artcheck.detect.preprocess import NORMALISATIONS  # noqa: E402
 from artcheck.images import load_image  # noqa: E402
 
 WIDELANDS_PACKAGE = "widelands-data"
@@ -89,12 +90,9 @@ WIDELANDS_PHOTOS = re.compile(r"(campaigns/fri0[1-4]\.wmf/pics/background\.jpg|l
 
 
 def normalise(img: Image.Image) -> Image.Image:
-    side = min(img.size)
-    left, top = (img.width - side) // 2, (img.height - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((384, 384), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    img.save(buf, format="WEBP", quality=90)
-    return load_image(buf.getvalue()).image.resize((256, 256), Image.Resampling.LANCZOS)
+    """wild-dev's pipeline (centre square crop, 384 px, WebP q90, 256 px): the detector's own
+    ``TrainingNormalisation``, so that training data and check time share one definition."""
+    return NORMALISATIONS["wild-dev"](img)
 
 
 def debian_files(tmp: Path, package: str, pattern: re.Pattern) -> Iterator[tuple[Path, str]]:

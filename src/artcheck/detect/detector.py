@@ -23,6 +23,7 @@ from PIL import Image
 
 from artcheck.detect import exported
 from artcheck.detect.backbones import get_backbone
+from artcheck.detect.preprocess import NORMALISATIONS, NormalisedPreprocess
 from artcheck.detect.probe import LinearProbe
 from artcheck.detect.quality import out_of_scope
 from artcheck.images import MAX_PIXELS, ImageError, PixelBudget, load_image
@@ -97,6 +98,15 @@ class Detector:
         # hundred pixels ask for it in detector.json; a run exported from 32-px CIFAKE data does not
         self.input_check = bool(config.get("input_check", False))
         self.family_head = None         # a detect.attribution.FamilyHead when the folder ships one
+        # the chain its training images went through, run on every input before the model's resize
+        # (detect.preprocess.NORMALISATIONS); None: inputs go straight to the resize
+        name = config.get("input_normalisation")
+        if name is not None and name not in NORMALISATIONS:
+            raise ValueError(f"detector.json: input_normalisation {name!r}; expected one of {sorted(NORMALISATIONS)} "
+                             "or none (this artcheck may be older than the detector: upgrade it)")
+        self.normalisation = NORMALISATIONS.get(name) if name else None
+        self._preprocess = (NormalisedPreprocess(backbone.preprocess, self.normalisation) if self.normalisation
+                            else backbone.preprocess)
 
     # -- scoring -------------------------------------------------------------------------
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
@@ -111,7 +121,8 @@ class Detector:
 
     @property
     def preprocess(self):
-        return self.backbone.preprocess
+        """The model's preprocessing, its input normalisation (if any) included."""
+        return self._preprocess
 
     def predict_arrays(self, batch_uint8: np.ndarray) -> np.ndarray:
         """The model score alone (no provenance) for uint8 (N, H, W, 3) arrays at the input size:
@@ -119,9 +130,13 @@ class Detector:
         treat a detector like any other model."""
         return self._p_ai(batch_uint8)
 
+    def model_input(self, img: Image.Image) -> np.ndarray:
+        """A decoded RGB image -> the uint8 array the model scores (its normalisation, then its resize)."""
+        return self.preprocess.to_uint8(img)
+
     def score(self, images: list[Image.Image]) -> np.ndarray:
         """The model score alone (no provenance) for decoded RGB images."""
-        return self._p_ai(np.stack([self.preprocess.to_uint8(i) for i in images]))
+        return self._p_ai(np.stack([self.model_input(i) for i in images]))
 
     def _label(self, p: float) -> str:
         if p >= self.hi:
@@ -197,7 +212,6 @@ class Detector:
 
         Items are paths, bytes, PIL images, or ``(name, bytes)`` pairs (bytes read elsewhere, with
         the name their verdict should carry)."""
-        pre = self.backbone.preprocess
         # Pixels decoded and held at full resolution at once, over all decoding threads: one
         # image at the pixel limit, or several smaller ones (twenty 80-megapixel files: one at a time)
         budget = PixelBudget(max(max_pixels, 1))
@@ -216,7 +230,7 @@ class Detector:
             try:
                 loaded = load_image(item, name=given, max_pixels=max_pixels, reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
-                arr = pre.to_uint8(loaded.image)
+                arr = self.model_input(loaded.image)
                 if self.input_check:
                     prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
                 if self.provenance and self.family_head is not None:

@@ -87,3 +87,48 @@ def predict_proba_images(predict_arrays, preprocess: PreprocessConfig, images, b
         p = predict_arrays(np.stack([preprocess.to_uint8(open_rgb(x)) for x in images[i:i + batch_size]]))
         out.append(np.stack([1 - p, p], axis=1))
     return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+
+
+@dataclass(frozen=True)
+class TrainingNormalisation:
+    """The chain every training image went through (wild-dev's README): centre square crop,
+    ``size`` px (Lanczos), a WebP round trip at ``webp_quality``, ``out`` px (Lanczos). A
+    detector whose ``detector.json`` names it (``input_normalisation``) runs it on every image
+    before its own resize, so that check time sees what training saw (issue 24, point 5)."""
+
+    size: int = 384
+    webp_quality: int = 90
+    out: int = 256
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        import io
+
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.convert("RGB").crop((left, top, left + side, top + side))
+        img = img.resize((self.size, self.size), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        img.save(buf, format="WEBP", quality=self.webp_quality)
+        with Image.open(io.BytesIO(buf.getvalue())) as back:     # our own bytes, not a user's file
+            return back.convert("RGB").resize((self.out, self.out), Image.Resampling.LANCZOS)
+
+
+NORMALISATIONS = {"wild-dev": TrainingNormalisation()}
+
+
+class NormalisedPreprocess:
+    """A model's preprocessing with a ``TrainingNormalisation`` in front of its resize: what a
+    detector that names one (``input_normalisation``) hands to everything that asks for its
+    ``preprocess`` (checking, evaluation, explanations), so they all score what check scores."""
+
+    def __init__(self, inner: PreprocessConfig, normalisation: TrainingNormalisation):
+        self.inner, self.normalisation = inner, normalisation
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def to_uint8(self, img: Image.Image) -> np.ndarray:
+        return self.inner.to_uint8(self.normalisation(img))
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        return self.inner.normalize(self.to_uint8(img)[None])[0]
