@@ -155,8 +155,10 @@ class Writer:
                 # text from files and paths is never markup: Text objects, control characters escaped
                 verdict = Text(v.verdict or "error", style=colour.get(v.verdict, "magenta"))
                 fam = ([family_cell(v)] if families else [])
+                # the family has its own column here; the reason's family sentence would say it twice
+                why = v.reason.split(". Family: ")[0] if families else v.reason
                 table.add_row(Text(printable(v.path)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", *fam,
-                              Text(printable(v.reason)))
+                              Text(printable(why)))
             console.print(table)
         return s
 

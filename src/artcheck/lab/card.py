@@ -174,6 +174,15 @@ def attribution_lines(m: dict | None) -> list[str]:
         mark = "" if c in m["measured_families"] else " (fewer than 3 sources: not in the macro)"
         lines.append(f"| {c}{mark} | {r['n']} | {r['sources']} | {r['top1']:.2f} | {r['top3']:.2f} | "
                      f"{m['lofo_unknown_rate'][c]:.0%} |")
+    if m.get("confusion"):
+        cm, names = np.array(m["confusion"], float), m["classes"]
+        share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        np.fill_diagonal(share, 0)
+        worst = sorted(((share[i, j], names[i], names[j]) for i in range(len(names)) for j in range(len(names))
+                        if share[i, j] > 0), reverse=True)[:5]
+        lines += ["", "Most often confused (share of the true family's held-out images answered as another): "
+                  + "; ".join(f"{a} as {b} {v:.0%}" for v, a, b in worst)
+                  + ". Confusion matrix: docs/attribution-confusion.png."]
     return lines
 
 
