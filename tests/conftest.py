@@ -40,6 +40,28 @@ def tiny_detector_dir(synth_dir, tmp_path_factory):
     return root
 
 
+def add_family_head(folder, synth_dir) -> list[str]:
+    """Give the detector in ``folder`` a family head on its own features (two made-up families,
+    no open-set threshold); returns the image paths it was fitted on, AI ones first."""
+    from artcheck.data import read_dataset
+    from artcheck.detect.detector import load_detector
+    from artcheck.images import load_image
+    from artcheck.lab.attribution import fit_family_head
+
+    det = load_detector(folder)
+    records = list(read_dataset(synth_dir))
+    records = [r for r in records if r.target == 1][:20] + [r for r in records if r.target == 0][:20]
+    X = det.backbone.features(np.stack([det.preprocess.to_uint8(load_image(r.path).image) for r in records]))
+    fam = np.array(["flux" if i % 2 else "sdxl" for i in range(len(X))])
+    head = fit_family_head(X, fam, np.array(["s"] * len(X)), C=1.0)
+    head.open_threshold = 0.0
+    head.save(folder / "attribution.npz")
+    cfg = json.loads((folder / "detector.json").read_text())
+    cfg["attribution"] = "attribution.npz"
+    (folder / "detector.json").write_text(json.dumps(cfg))
+    return [r.path for r in records]
+
+
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 

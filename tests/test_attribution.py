@@ -93,25 +93,11 @@ def test_c2pa_claim_generator_names_the_family_only_when_it_declares_ai():
 @pytest.fixture()
 def family_detector_dir(tiny_detector_dir, tmp_path, synth_dir):
     """The tiny detector with a family head on its own features (two made-up families)."""
-    from artcheck.data import read_dataset
-    from artcheck.detect.detector import load_detector
+    from conftest import add_family_head
 
     folder = tmp_path / "det"
     shutil.copytree(tiny_detector_dir, folder)
-    det = load_detector(folder)
-    records = list(read_dataset(synth_dir))
-    records = [r for r in records if r.target == 1][:20] + [r for r in records if r.target == 0][:20]
-    X = det.backbone.features(np.stack([det.preprocess.to_uint8(load_image(r.path).image) for r in records]))
-    from artcheck.lab.attribution import fit_family_head
-
-    fam = np.array(["flux" if i % 2 else "sdxl" for i in range(len(X))])
-    head = fit_family_head(X, fam, np.array(["s"] * len(X)), C=1.0)
-    head.open_threshold = 0.0
-    head.save(folder / "attribution.npz")
-    cfg = json.loads((folder / "detector.json").read_text())
-    cfg["attribution"] = "attribution.npz"
-    (folder / "detector.json").write_text(json.dumps(cfg))
-    return folder, [r.path for r in records]
+    return folder, add_family_head(folder, synth_dir)
 
 
 def test_family_is_in_every_output_for_ai_and_uncertain_only(family_detector_dir, tmp_path):

@@ -14,12 +14,12 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
 
 
 @pytest.fixture()
-def server(tiny_detector_dir, tmp_path):
+def server(tiny_detector_dir, tmp_path, synth_dir):
     import json
 
     from artcheck.detect.detector import load_detector
     from artcheck.service.app import create_app
-    from conftest import serve_on_loopback
+    from conftest import add_family_head, serve_on_loopback
 
     folder = tmp_path / "det"
     shutil.copytree(tiny_detector_dir, folder)
@@ -28,6 +28,7 @@ def server(tiny_detector_dir, tmp_path):
                                             "human_false_positive_rate": 0.1547},
                       "band": {"human_called_ai": 0.0455}}
     (folder / "detector.json").write_text(json.dumps(cfg))
+    add_family_head(folder, synth_dir)
     for port in serve_on_loopback(create_app(load_detector(folder)), start_timeout=20):
         yield f"http://127.0.0.1:{port}"
 
@@ -62,6 +63,12 @@ def test_page_checks_an_image(server, browser, synth_dir, tmp_path):
         shaded = card.find_elements(By.CSS_SELECTOR, ".scale .region.on")
         assert len(shaded) == 1 and v in shaded[0].get_attribute("class")
         assert "P(ai) =" in card.find_element(By.CSS_SELECTOR, ".scale .value").text
+        # the generator family: a row on ai and uncertain cards only (issue 27)
+        family = card.find_elements(By.CSS_SELECTOR, ".family")
+        assert (len(family) == 1) == (v in ("ai", "uncertain"))
+        if family:
+            assert "Generator family:" in family[0].text and ("flux" in family[0].text or "sdxl" in family[0].text)
+    assert verdicts[0] in ("ai", "uncertain") and verdicts[1] == "human"
     band = browser.find_element(By.CSS_SELECTOR, ".card .scale .region.uncertain")
     assert band.get_attribute("style").replace(".0%", "%").startswith("left: 30%; width: 40%")   # the band 0.3-0.7
     WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "status"), "2 checked"))
