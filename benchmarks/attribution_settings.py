@@ -29,6 +29,9 @@ SETS = {"CLS + mean patch of all blocks (the detector's)": FEATURE_SETS["CLS + m
 ROWS = [(name, c) for name in SETS for c in ((0.001, 0.01, 0.1) if name.startswith("CLS + mean patch of all") else (0.01,))]
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     X, fam, src, units = attribution_pool(shipped_training_data())
     out = {}
     for name, c in ROWS:

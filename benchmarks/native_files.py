@@ -57,7 +57,10 @@ def summary(y: np.ndarray, p: np.ndarray, src: np.ndarray, hi: float) -> dict:
 
 
 def main() -> None:
+    import argparse
     import json
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
 
     from artcheck.detect.backbones import get_backbone
     from artcheck.detect.preprocess import NORMALISATIONS

@@ -97,7 +97,8 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     ranges = FEATURE_SETS[recipe.features]
     head.meta = {"features": recipe.features, "feature_columns": ranges, "head": recipe.head, "C": recipe.C}
     config = {"name": "artcheck-default", "version": version, "backbone": backbone_name, "head": "head.json",
-              "feature_columns": ranges, "uncertain_band": [lo, hi], "input_check": True, "recipe": recipe.name,
+              "feature_columns": ranges, "uncertain_band": [lo, hi], "input_check": True,
+              "input_normalisation": "wild-dev", "recipe": recipe.name,
               "recipe_spec": {"features": recipe.features, "augment": recipe.augment, "n_aug": n_aug,
                               "balance_sources": recipe.balance_sources, "head": recipe.head, "C": recipe.C},
               "created": datetime.now(timezone.utc).isoformat(), "git_sha": runs.git_sha(),

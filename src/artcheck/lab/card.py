@@ -152,6 +152,33 @@ def independent_lines(ev: dict | None) -> list[str]:
     return lines + ([ev["note"]] if ev.get("note") else [])
 
 
+def native_lines(nf: dict | None, normalised: bool) -> list[str]:
+    """The card's 'files as users hold them' section, from ``benchmarks/native_files.py``."""
+    head = ["", "## Files as users hold them (native resolution)",
+            ("Every input goes through the training images' own chain before the model (centre square, 384 px, "
+             "WebP q90, 256 px: `input_normalisation: wild-dev`, `detect.preprocess.TrainingNormalisation`), so check "
+             "time sees what training saw." if normalised else
+             "Inputs go straight to the model's 224-px resize (no `input_normalisation`).")]
+    if not nf:
+        return head + ["Not measured for this build: `python scripts/native_sources.py && python "
+                       "benchmarks/native_files.py`."]
+    lines = head + [f"`{nf['command']}`: the original files of the pool's package sources ({nf['n']} files, "
+                    f"{nf['n_ai']} AI, all ComfyUI template thumbnails; human: Debian photographs, paintings and "
+                    "drawings at their own sizes and formats), each scored by a head that never saw its source (5 "
+                    "folds over sources), beside the normalised copies of the same files:", "",
+                    "| condition | pooled bal. acc | pooled AUC | macro bal. acc | AI caught at 0.5 | human called AI "
+                    "at 0.5 | AI caught at the `ai` cut-off | human called AI there |", "|---|---|---|---|---|---|---|---|"]
+    for k, r in nf["conditions"].items():
+        lines.append(f"| {k} | {r['pooled']['balanced_accuracy']:.3f} | {r['pooled']['roc_auc']:.3f} | "
+                     f"{r['macro']['balanced_accuracy']:.3f} | {r['ai_caught_at_0.5']:.1%} | "
+                     f"{r['pooled']['human_called_ai']:.1%} | {r['ai_caught_at_band']:.1%} | "
+                     f"{r['pooled']['human_called_ai_at_band']:.1%} |")
+    lines += ["", "Normalised at check time, a native file scores exactly as its normalised copy (the same pixels "
+              "reach the model). A file that is already normalised is normalised a second time (last row): close to, "
+              "not the same as, the held-out figures above, which are of the normalised copies."]
+    return lines
+
+
 def attribution_lines(m: dict | None) -> list[str]:
     """The card's family-attribution section, from ``artcheck build-attribution`` (lab.attribution)."""
     if not m:
@@ -218,6 +245,8 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         "is dropped (`detect.clip_graph`), so its features no longer depend on the CPU (see 'Arithmetic' below), "
         "and a logistic-regression head on its "
         f"'{cfg['recipe']}' features; calibration: {m.get('calibration', 'platt')} (chosen by held-out ECE, below). "
+        + ("Every input first goes through the training images' normalisation (see 'Files as users hold them'). "
+           if cfg.get("input_normalisation") else "") +
         "The recipe was chosen by held-out comparison on the same pool: `python benchmarks/recipes.py`, table in "
         "docs/benchmarks.md.",
     ]
@@ -309,6 +338,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
             ok = "yes" if v == smp["label"] else ("no: " + v if v != "uncertain" else "uncertain")
             lines.append(f"| {smp['file']} | {smp['label']} | {smp.get('kind', '')} | {smp['p_ai']:.3f} | {v} | {ok} |")
     lines += [
+        *native_lines(cfg.get("native_files"), bool(cfg.get("input_normalisation"))),
         *attribution_lines(cfg.get("attribution_metrics")),
         *speed_lines(cfg.get("speed")),
         *independent_lines(cfg.get("independent_eval")),
