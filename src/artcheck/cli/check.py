@@ -62,7 +62,7 @@ def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int
     """The demo's table (file, known label, verdict, P(ai), right?, why) and its counts."""
     from rich.text import Text
 
-    from artcheck.cli.output import printable
+    from artcheck.cli.output import family_cell, printable
     from artcheck.provenance.evidence import STRONG
 
     table = Table()
@@ -79,7 +79,8 @@ def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int
         table.add_row(Text(printable(name)), known, Text(v.verdict or "error", style=colour.get(v.verdict, "magenta")),
                       "" if v.p_ai is None else f"{v.p_ai:.2f}",
                       Text(mark, style={"yes": "green", "NO": "bold red"}.get(mark, "")),
-                      Text(printable(v.reason.split(";")[0])))
+                      Text(printable(v.reason.split(". Family: ")[0].split(";")[0]
+                                     + (f"; family: {family_cell(v)}" if v.family else ""))))
     return table, counts
 
 
