@@ -2,7 +2,7 @@
 source, with and without the training normalisation at check time (issue 24, point 5).
 
     python scripts/extra_sources.py && python scripts/native_sources.py
-    python benchmarks/native_files.py          # about 15 minutes here; benchmarks/results/native_files.json
+    python benchmarks/native_files.py [--card DIR]   # about 15 minutes here; benchmarks/results/native_files.json
 
 The native set: the original files of the pool's package sources (``scripts/native_sources.py``;
 AI: ComfyUI template thumbnails, WebP; human: Debian photographs, paintings, drawings at their own
@@ -60,7 +60,10 @@ def main() -> None:
     import argparse
     import json
 
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--card", metavar="DIR", help="also store the figures in this detector's detector.json and "
+                    "model card (the shipped default: src/artcheck/assets/default)")
+    args = ap.parse_args()
 
     from artcheck.detect.backbones import get_backbone
     from artcheck.detect.preprocess import NORMALISATIONS
@@ -126,6 +129,10 @@ def main() -> None:
            "n": len(idx), "n_ai": int(ny.sum()), "sources": sorted(set(nsrc)), "band": [lo, hi],
            "conditions": results, "bundled_samples": samples}
     write_json(ROOT / "benchmarks" / "results" / "native_files.json", out)
+    if args.card:
+        from artcheck.lab.card import store_in_card
+
+        store_in_card(Path(args.card), "native_files", out)
     print("| condition | pooled bal. acc | pooled AUC | macro bal. acc | AI caught at 0.5 | human called AI at 0.5 | "
           f"AI caught at the `ai` cut-off {hi:.2f} | human called AI there |")
     print("|---|---|---|---|---|---|---|---|")

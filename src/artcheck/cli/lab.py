@@ -396,6 +396,9 @@ def build_detector_cmd(
     augment_copies: Optional[int] = typer.Option(None, "--augment-copies", help="processed copies of each training "
                                                  "image; 0: no augmentation (default: the chosen recipe's)"),
     no_lofo: bool = typer.Option(False, "--no-lofo", help="skip leave-one-generator-family-out (faster)"),
+    attribution_data: list[str] = typer.Option([], "--attribution-data", help="more labelled datasets "
+                                               "(repeatable) for the family-attribution head only; they never "
+                                               "train the verdict's head"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Build a calibrated detector and measure it held out by source (model card included)."""
@@ -418,7 +421,7 @@ def build_detector_cmd(
         n_aug = DEFAULT_N_AUG if augment_copies is None else augment_copies
         recipe = replace(recipe, augment=n_aug > 0) if augment_copies is not None else recipe
         cfg = build(data, out_dir, backbone, max(n_aug, 1), progress=False if quiet else None, recipe=recipe,
-                    lofo=not no_lofo)
+                    lofo=not no_lofo, attribution_data=attribution_data)
     except (ValueError, FileNotFoundError, ModuleNotFoundError, WeightsError) as e:
         _fail(e)
     m = cfg["metrics"]["held_out"]

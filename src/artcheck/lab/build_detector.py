@@ -40,12 +40,14 @@ DEFAULT_N_AUG = 1
 
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 1,
           version: str = "0.4.1", progress: bool | None = None, recipe: Recipe | None = None,
-          lofo: bool = True, attribution: bool = True) -> dict:
+          lofo: bool = True, attribution: bool = True, attribution_data: list[str] = ()) -> dict:
     """Build the detector with ``recipe`` (default DEFAULT_RECIPE) and measure it held out:
     leave-one-source-out (sources joined by siblings or near-duplicate groups held out
     together), pooled and macro over sources, clean and after JPEG q60 + 0.75x; calibration
     and the uncertain band fitted on those held-out scores; leave-one-generator-family-out
-    for the AI side; human false alarms per kind; ECE per source."""
+    for the AI side; human false alarms per kind; ECE per source. The family-attribution head
+    (``lab.attribution``) is trained on ``data`` plus ``attribution_data`` (folders that never
+    train the verdict's head)."""
     t0 = time.perf_counter()
     recipe = recipe or DEFAULT_RECIPE
     manifest = training_manifest(data)
@@ -118,7 +120,7 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
         from artcheck.lab.attribution import build_attribution
 
         say("family attribution (AI images only)")
-        config["attribution_metrics"] = build_attribution(out, data, progress)
+        config["attribution_metrics"] = build_attribution(out, list(data) + list(attribution_data), progress)
     return config
 
 

@@ -236,7 +236,9 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         f"# Model card: {cfg['name']} {cfg['version']}", "",
         "Reproduce every number here with:", "",
         "```bash long", "python scripts/extra_sources.py   # the extra sources, by package name",
-        "artcheck build-detector " + " ".join(f"--data {d}" for d in data) + " --out DIR", "```", "",
+        "artcheck build-detector " + " ".join(f"--data {d}" for d in data)
+        + "".join(f" --attribution-data {d}" for d in (cfg.get("attribution_metrics") or {}).get("data", [])
+                  if d not in data) + " --out DIR", "```", "",
         "(`pytest tests/test_default_detector.py` recomputes the bundled samples' scores below with the shipped code "
         "and fails if they move by more than the tolerance stated under 'Arithmetic', on whatever CPU it runs.)", "",
         "## What it is",
