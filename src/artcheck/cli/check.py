@@ -63,6 +63,7 @@ def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int
     from rich.text import Text
 
     from artcheck.cli.output import family_cell, printable
+    from artcheck.detect.detector import FAMILY_SENTENCE
     from artcheck.provenance.evidence import STRONG
 
     table = Table()
@@ -79,7 +80,7 @@ def demo_table(rows: dict, labels: dict[str, str]) -> tuple[Table, dict[str, int
         table.add_row(Text(printable(name)), known, Text(v.verdict or "error", style=colour.get(v.verdict, "magenta")),
                       "" if v.p_ai is None else f"{v.p_ai:.2f}",
                       Text(mark, style={"yes": "green", "NO": "bold red"}.get(mark, "")),
-                      Text(printable(v.reason.split(". Family: ")[0].split(";")[0]
+                      Text(printable(v.reason.split(FAMILY_SENTENCE)[0].split(";")[0]
                                      + (f"; family: {family_cell(v)}" if v.family else ""))))
     return table, counts
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from artcheck.detect.detector import Verdict, summary
+from artcheck.detect.detector import FAMILY_SENTENCE, Verdict, summary
 from artcheck.detect.results import CSV_COLUMNS, csv_cells, csv_row
 from artcheck.images import is_image_path
 
@@ -156,7 +156,7 @@ class Writer:
                 verdict = Text(v.verdict or "error", style=colour.get(v.verdict, "magenta"))
                 fam = ([family_cell(v)] if families else [])
                 # the family has its own column here; the reason's family sentence would say it twice
-                why = v.reason.split(". Family: ")[0] if families else v.reason
+                why = v.reason.split(FAMILY_SENTENCE)[0] if families else v.reason
                 table.add_row(Text(printable(v.path)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", *fam,
                               Text(printable(why)))
             console.print(table)

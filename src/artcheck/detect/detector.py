@@ -32,6 +32,7 @@ from artcheck.provenance import Evidence, collect_evidence
 from artcheck.provenance.evidence import STRONG
 
 UNCERTAIN = "uncertain"
+FAMILY_SENTENCE = ". Family: "      # where a verdict's reason adds the family (tables that show it apart cut here)
 DETECTOR_FILE = "detector.json"
 DEFAULT_MODEL = "default"
 
@@ -104,8 +105,7 @@ class Detector:
         if name is not None and name not in NORMALISATIONS:
             raise ValueError(f"detector.json: input_normalisation {name!r}; expected one of {sorted(NORMALISATIONS)} "
                              "or none (this artcheck may be older than the detector: upgrade it)")
-        self.normalisation = NORMALISATIONS.get(name) if name else None
-        self._preprocess = (NormalisedPreprocess(backbone.preprocess, self.normalisation) if self.normalisation
+        self._preprocess = (NormalisedPreprocess(backbone.preprocess, NORMALISATIONS[name]) if name
                             else backbone.preprocess)
 
     # -- scoring -------------------------------------------------------------------------
@@ -130,13 +130,9 @@ class Detector:
         treat a detector like any other model."""
         return self._p_ai(batch_uint8)
 
-    def model_input(self, img: Image.Image) -> np.ndarray:
-        """A decoded RGB image -> the uint8 array the model scores (its normalisation, then its resize)."""
-        return self.preprocess.to_uint8(img)
-
     def score(self, images: list[Image.Image]) -> np.ndarray:
         """The model score alone (no provenance) for decoded RGB images."""
-        return self._p_ai(np.stack([self.model_input(i) for i in images]))
+        return self._p_ai(np.stack([self.preprocess.to_uint8(i) for i in images]))
 
     def _label(self, p: float) -> str:
         if p >= self.hi:
@@ -183,7 +179,7 @@ class Detector:
             family, family_p, family_source, fam_ev = self._family(prepared, fam_p)
             if fam_ev is not None:
                 evidence = evidence + [fam_ev]
-                reason += f". Family: {fam_ev.detail.removesuffix('; not part of the verdict')}"
+                reason += f"{FAMILY_SENTENCE}{fam_ev.detail.removesuffix('; not part of the verdict')}"
         return Verdict(path, verdict, round(float(p), 4), reason, evidence + [model_ev], self.model_info,
                        prepared.summary, None, family, family_p, family_source)
 
@@ -230,7 +226,7 @@ class Detector:
             try:
                 loaded = load_image(item, name=given, max_pixels=max_pixels, reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
-                arr = self.model_input(loaded.image)
+                arr = self.preprocess.to_uint8(loaded.image)     # its normalisation (if any), then its resize
                 if self.input_check:
                     prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
                 if self.provenance and self.family_head is not None:
