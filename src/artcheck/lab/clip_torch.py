@@ -95,7 +95,12 @@ class ClipVision(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The detector's layered features (``backbones.pool_layers``), differentiably."""
-        emb, blocks = self(x)
+        return self.pool(*self(x))
+
+    @staticmethod
+    def pool(emb: torch.Tensor, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """The layered features from a forward pass's outputs: unit embedding, then per block unit CLS
+        and unit mean patch token."""
         unit = nn.functional.normalize
         parts = [unit(emb, dim=-1)]
         for h in blocks:

@@ -90,12 +90,7 @@ def extract_tokens(cache: TokenCache, weights: str | Path, perturb: Callable | N
         x = torch.from_numpy(spec.preprocess.normalize(np.stack(arrays)))
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             emb, outs = model(x)
-        unit = torch.nn.functional.normalize
-        parts = [unit(emb.float(), dim=-1)]
-        for h in outs:
-            h = h.float()
-            parts += [unit(h[:, 0], dim=-1), unit(h[:, 1:].mean(1), dim=-1)]
-        cache.pooled[rows] = torch.cat(parts, 1).numpy()
+        cache.pooled[rows] = ClipVision.pool(emb.float(), [h.float() for h in outs]).numpy()
         cache.tokens[rows] = torch.stack([outs[b][:, 1:].float() for b in cache.blocks], 1).numpy()
         cache.tokens.flush(), cache.pooled.flush()
         cache.done[rows] = 1
