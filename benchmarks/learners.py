@@ -20,7 +20,11 @@ Methods:
   per block, a LayerNorm, a projection to 32 and a learned attention pooling over the 196 tokens; the
   three pooled vectors and a logistic output; trained with AdamW, source-balanced, with the processed copy.
 - ``patch-topk``: per-token linear scores of the same blocks, the mean of the top 10% per block.
-Fine-tuning the last blocks, LoRA and an Effort-style residual are not in this table (see docs/benchmarks.md).
+- ``tail: blocks`` / ``tail: LoRA`` / ``tail: Effort``: blocks 9-12 of the tower trained end to end
+  from the cached tokens after block 8 (``lab.tail_tune``): every weight, a rank-8 LoRA update of
+  each linear layer, or the 8 smallest singular directions of each weight (Effort); 48 random patch
+  tokens per image in training, all 196 in scoring; each epoch draws the clean or the processed copy
+  of every image; bf16 autocast.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def extract(manifest) -> None:
             print(f"{view}: cached ({cache.n} images)")
 
 
-K, SEED, EPOCHS = 5, 0, 6
+K, SEED, EPOCHS, TAIL_EPOCHS = 5, 0, 6, 2
 LR = {"attention": 1e-3, "topk": 1e-2}   # topk's scores learn slowly through the top-k selection (tests/test_patch_head.py)
 ROBUST = "jpeg60-resize0.75"
 
@@ -81,7 +85,10 @@ def methods():
             "probe (shipped recipe, same bf16 pass)": ("probe-bf16", False),
             "probe + processing augmentation (bf16)": ("probe-bf16", True),
             "patch tokens, attention pooling + aug": ("attention", True),
-            "patch tokens, top-10% pooling + aug": ("topk", True)}
+            "patch tokens, top-10% pooling + aug": ("topk", True),
+            "tail: LoRA rank 8 on blocks 9-12 + aug": ("tail-lora", True),
+            "tail: blocks 9-12 trained + aug": ("tail-blocks", True),
+            "tail: Effort residual (8 smallest directions) + aug": ("tail-effort", True)}
 
 
 def compare(manifest) -> None:
@@ -127,6 +134,21 @@ def compare(manifest) -> None:
                 model, cols = fit_head(views, tr, y, src, recipe, 1)
                 for v in logits:
                     logits[v][te] = model.decision_function(np.asarray(views[v])[te][:, cols])
+            elif kind.startswith("tail-"):
+                from artcheck.lab.clip_torch import ClipVision
+                from artcheck.lab.pool import EMB, WIDTH
+                from artcheck.lab.tail_tune import START, fit_tail, tail_logits
+
+                clip = ClipVision.from_onnx(get_backbone("clip-vit-b16", fetch=True).path)
+                cls_cols = np.arange(EMB + START * 2 * WIDTH, EMB + START * 2 * WIDTH + WIDTH)
+                views = [(caches[v].tokens, caches[v].pooled) for v in ("clean", "proc1-crop")]
+                model = fit_tail(clip, kind.removeprefix("tail-"), views, tr, y, w, cls_cols, epochs=TAIL_EPOCHS,
+                                 seed=SEED, log=lambda e, loss, s: (timing.setdefault(name, []).append(s),
+                                                                    print(f"  {name} fold {f} epoch {e}: loss "
+                                                                          f"{loss:.4f}, {s / 60:.2f} min", flush=True)))
+                for v in logits:
+                    c = caches["clean" if v == "clean" else ROBUST]
+                    logits[v][te] = tail_logits(model, c.tokens, c.pooled, np.flatnonzero(te), cls_cols)
             else:
                 from artcheck.lab.patch_head import fit_patch_head, patch_logits
 
@@ -146,6 +168,7 @@ def compare(manifest) -> None:
                          "minutes_per_epoch": round(float(np.mean(timing[name])) / 60, 2) if name in timing else None,
                          "minutes": round((time.perf_counter() - t_method) / 60, 1)}
         write_json(RESULTS, {"command": "python benchmarks/learners.py", "k": K, "seed": SEED, "epochs": EPOCHS,
+                             "tail_epochs": TAIL_EPOCHS,
                              "n": len(y), "units": int(len(set(units))), "methods": results,
                              "per_source": {n: {s: float(np.mean((saved[f"{n}|clean"][src == s] >= 0) == (y[src == s] == 1)))
                                                 for s in np.unique(src)} for n in results if f"{n}|clean" in saved}})

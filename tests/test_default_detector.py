@@ -16,6 +16,9 @@ ASSETS = Path(str(resources.files("artcheck") / "assets"))
 def test_default_model_files_are_shipped():
     cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
     assert cfg["backbone"] == "clip-vit-b16" and len(cfg["uncertain_band"]) == 2 and cfg["input_check"] is True
+    assert (ASSETS / "default" / cfg["screenshot_check"]).is_file()
+    assert cfg["screenshot_metrics"]["macro_caught"] > 0.5 and not any(
+        r["flagged"] for r in cfg["screenshot_metrics"]["unseen"].values())
     assert cfg["metrics"]["loso_clean_at_0.5"]["roc_auc"] > 0.5
     assert (ASSETS / "default" / "MODEL_CARD.md").read_text().count("|") > 20
     head = json.loads((ASSETS / "default" / "head.json").read_text())
@@ -34,6 +37,14 @@ def test_default_detector_on_the_bundled_samples(capsys):
     assert len(set(round(p, 3) for p in probs)) > 3, "probabilities should vary with the image"
     # the same image with and without provenance gets the same model score
     assert verdicts["ai-with-generator-metadata.png"].p_ai == pytest.approx(verdicts["ai-photo-qwen.png"].p_ai, abs=0.02)
+    # the shipped screenshot check: none of the samples is called a screenshot; a program's window is,
+    # and gets `uncertain` with no family guessed from a model that cannot judge it
+    assert not any("screenshot" in v.reason for v in verdicts.values())
+    from artcheck.data.synthetic import screenshot
+
+    window = det.check(screenshot(seed=0))
+    assert window.verdict == "uncertain" and "screenshot of a program's window" in window.reason
+    assert window.family is None and "Family" not in window.reason
     assert main(["demo"]) == 0
     printed = capsys.readouterr().out
     assert "known" in printed and "right?" in printed and " of 19 right, " in " ".join(printed.split())

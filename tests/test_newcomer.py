@@ -99,3 +99,59 @@ def test_out_of_scope_inputs_get_uncertain_with_the_reason(tiny_detector_dir):
     yy, xx = np.mgrid[0:300, 0:300]
     smooth = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
     assert out_of_scope(300, 300, np.asarray(Image.fromarray(smooth).resize((224, 224)))) is None
+
+
+def test_a_detector_with_a_screenshot_check_calls_screenshots_uncertain(tiny_detector_dir, synth_dir, tmp_path):
+    """A detector folder that ships screenshot.npz (as the default does) answers `uncertain` for a
+    program's window and judges pictures as before; weights of the wrong length are refused."""
+    import shutil
+
+    import numpy as np
+    import pytest
+
+    from artcheck.data import read_dataset
+    from artcheck.data.synthetic import screenshot
+    from artcheck.detect.detector import load_detector
+    from artcheck.detect.quality import ScreenshotCheck
+    from artcheck.images import load_image
+    from artcheck.lab.screenshots import _fit
+
+    folder = tmp_path / "det"
+    shutil.copytree(tiny_detector_dir, folder)
+    det = load_detector(folder)
+    pictures = [load_image(r.path).image for r in list(read_dataset(synth_dir))[:30]]
+    shots = [screenshot(seed=s) for s in range(8)]
+    feats = det.backbone.features(np.stack([det.preprocess.to_uint8(i) for i in shots + pictures]))
+    w, b = _fit(feats, np.r_[np.ones(len(shots)), np.zeros(len(pictures))])
+    z = feats @ w + b
+    ScreenshotCheck(w, b, threshold=float(z[len(shots):].max() + 1e-3)).save(folder / "screenshot.npz")
+    cfg = json.loads((folder / "detector.json").read_text())
+    (folder / "detector.json").write_text(json.dumps({**cfg, "screenshot_check": "screenshot.npz", "input_check": True}))
+    det = load_detector(folder)
+    v = det.check(pictures[0])
+    assert "screenshot" not in v.reason and v.verdict in ("ai", "human", "uncertain")
+    caught = [det.check(screenshot(seed=s)) for s in range(8)]
+    flagged = [v for v in caught if "screenshot" in v.reason]
+    assert flagged, "the fitted direction should flag the windows it was fitted on"
+    assert all(v.verdict == "uncertain" and "out of scope" in v.reason and v.evidence[-2].kind == "input"
+               for v in flagged)
+    ScreenshotCheck(np.zeros(3, np.float32), 0.0, 1.0).save(folder / "screenshot.npz")
+    with pytest.raises(ValueError, match="build-screenshot-check"):
+        load_detector(folder)
+
+
+def test_the_screenshot_threshold_sits_above_every_held_out_pool_score():
+    import numpy as np
+
+    from artcheck.lab.screenshots import MARGIN, _fit, measure
+
+    rng = np.random.default_rng(0)
+    pool = rng.normal(0, 1, (150, 12))
+    shots = rng.normal(0, 1, (45, 12)) + np.r_[6.0, np.zeros(11)]      # screenshots differ along one direction
+    suites = np.repeat(["a", "b", "c"], 15)
+    folds = np.arange(150) % 5
+    m = measure(shots, suites, pool, folds)
+    assert m["threshold"] == m["pool_held_out_max"] + MARGIN
+    assert set(m["per_suite_held_out"]) == {"a", "b", "c"} and 0.8 < m["macro_caught"] <= 1.0
+    w, b = _fit(np.vstack([shots, pool]), np.r_[np.ones(45), np.zeros(150)])
+    assert w[0] > 2 * np.abs(w[1:]).max()           # the direction found is the one that differs

@@ -456,6 +456,35 @@ def build_attribution_cmd(
     out.print(f"wrote {model_dir}/attribution.npz; figures in detector.json and MODEL_CARD.md")
 
 
+@app.command("build-screenshot-check")
+def build_screenshot_check_cmd(
+    model_dir: Path = typer.Option(..., "--model", help="a detector folder (detector.json); screenshot.npz is added"),
+    screenshots: Path = typer.Option(Path("data/screenshots"), "--screenshots", help="screenshots and their "
+                                     "manifest.csv, as 'python scripts/screenshot_sources.py' writes them"),
+    data: list[str] = typer.Option(..., "--data", help="the detector's training datasets (repeatable): the images "
+                                   "that must not be called screenshots"),
+    eval_data: list[str] = typer.Option([], "--eval-data", help="more labelled datasets (repeatable), only counted: "
+                                        "how many of them the shipped check calls screenshots"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Add the screenshot check to a detector: screenshots of programs get `uncertain`, measured held out."""
+    needs("train", "'artcheck build-screenshot-check'")
+    from artcheck.detect.weights import WeightsError
+
+    try:
+        from artcheck.lab.screenshots import build_screenshot_check
+
+        m = build_screenshot_check(model_dir, screenshots, data, eval_data, progress=False if quiet else None)
+    except (ValueError, FileNotFoundError, ModuleNotFoundError, WeightsError) as e:
+        _fail(e)
+    caught = ", ".join(f"{s} {r['caught']:.0%} of {r['n']}" for s, r in m["per_suite_held_out"].items())
+    flagged = sum(len(r["flagged"]) for r in m["unseen"].values())
+    out.print(f"screenshots caught, each desktop held out: {caught}; training-pool images called screenshots: 0 "
+              f"of {m['n_pool']} held out (threshold {m['threshold']:.2f}); images it never saw called screenshots: "
+              f"{flagged} of {sum(r['n'] for r in m['unseen'].values())}")
+    out.print(f"wrote {model_dir}/screenshot.npz; figures in detector.json and MODEL_CARD.md")
+
+
 @app.command()
 def explain(
     target: str = typer.Argument(..., help="a run directory, 'default' or a folder holding detector.json"),

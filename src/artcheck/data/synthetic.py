@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from artcheck.data.manifest import Manifest, Record
 from artcheck.labels import AI, HUMAN
@@ -67,3 +67,39 @@ def make_dataset(root: str | Path, n_per_class: int = 50, size: int = 64, seed: 
     if layout == "manifest":
         manifest.to_csv(root / "manifest.csv")
     return manifest
+
+
+def screenshot(w=640, h=480, seed=0) -> Image.Image:
+    """A made-up program window (title bar, menu, a list, check boxes, text fields, buttons), for
+    tests of the screenshot check: drawn with Pillow's default font, different per ``seed``."""
+    r = np.random.default_rng(seed)
+    img = Image.new("RGB", (w, h), (236, 236, 236))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    d.rectangle([0, 0, w, 28], fill=(53, 132, 228)); d.text((10, 8), "Preferences - Image Editor", fill="white", font=font)
+    for i, x in enumerate((w - 26, w - 50, w - 74)):
+        d.rectangle([x, 6, x + 18, 22], fill=(220, 80, 70) if i == 0 else (200, 200, 200))
+    for i, word in enumerate(("File", "Edit", "View", "Image", "Layer", "Tools", "Help")):
+        d.text((10 + 60 * i, 36), word, fill=(20, 20, 20), font=font)
+    d.line([0, 54, w, 54], fill=(190, 190, 190))
+    d.rectangle([10, 64, 200, h - 60], fill="white", outline=(160, 160, 160))
+    for i in range((h - 140) // 22):
+        if i == 2:
+            d.rectangle([11, 68 + 22 * i, 199, 86 + 22 * i], fill=(53, 132, 228))
+        d.text((20, 72 + 22 * i), f"Setting group {i + 1}", fill="white" if i == 2 else (30, 30, 30), font=font)
+    for i in range(6):
+        y = 70 + 34 * i
+        d.rectangle([220, y, 234, y + 14], fill="white", outline=(120, 120, 120))
+        if r.random() < 0.5:
+            d.line([222, y + 7, 227, y + 12, 233, y + 2], fill=(30, 30, 30), width=2)
+        d.text((244, y + 2), f"Enable option number {i + 1} for new images", fill=(30, 30, 30), font=font)
+    for i in range(3):
+        y = 290 + 36 * i
+        d.text((220, y + 6), f"Field {i + 1}:", fill=(30, 30, 30), font=font)
+        d.rectangle([300, y, w - 20, y + 24], fill="white", outline=(150, 150, 150))
+        d.text((306, y + 6), f"{r.integers(0, 10000)} px", fill=(30, 30, 30), font=font)
+    for i, label in enumerate(("Help", "Reset", "Cancel", "OK")):
+        x = w - 90 * (4 - i) - 10
+        d.rounded_rectangle([x, h - 44, x + 80, h - 16], 4, fill=(250, 250, 250), outline=(140, 140, 140))
+        d.text((x + 24, h - 36), label, fill=(20, 20, 20), font=font)
+    return img

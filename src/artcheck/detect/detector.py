@@ -25,7 +25,7 @@ from artcheck.detect import exported
 from artcheck.detect.backbones import get_backbone
 from artcheck.detect.preprocess import NORMALISATIONS, NormalisedPreprocess
 from artcheck.detect.probe import LinearProbe
-from artcheck.detect.quality import out_of_scope
+from artcheck.detect.quality import ScreenshotCheck, out_of_scope
 from artcheck.images import MAX_PIXELS, ImageError, PixelBudget, load_image
 from artcheck.labels import AI, HUMAN
 from artcheck.provenance import Evidence, collect_evidence
@@ -99,6 +99,7 @@ class Detector:
         # hundred pixels ask for it in detector.json; a run exported from 32-px CIFAKE data does not
         self.input_check = bool(config.get("input_check", False))
         self.family_head = None         # a detect.attribution.FamilyHead when the folder ships one
+        self.screenshot_check = None    # a detect.quality.ScreenshotCheck when the folder ships one
         # the chain its training images went through, run on every input before the model's resize
         # (detect.preprocess.NORMALISATIONS); None: inputs go straight to the resize
         name = config.get("input_normalisation")
@@ -112,12 +113,15 @@ class Detector:
     def _p_ai(self, arrays: np.ndarray) -> np.ndarray:
         return self.head.proba_ai(self.backbone.features(arrays)[:, self.columns])
 
-    def _scores(self, arrays: np.ndarray) -> list[tuple[float, np.ndarray | None]]:
-        """(P(ai), family probabilities or None) per array, from one backbone pass."""
+    def _scores(self, arrays: np.ndarray) -> list[tuple[float, np.ndarray | None, str | None]]:
+        """(P(ai), family probabilities or None, why it looks like a screenshot or None) per array,
+        from one backbone pass."""
         feats = self.backbone.features(arrays)[:, self.columns]
         p = self.head.proba_ai(feats)
         fam = self.family_head.proba(feats) if self.family_head is not None else [None] * len(p)
-        return [(float(a), f) for a, f in zip(p, fam)]
+        shot = (self.screenshot_check.why(feats) if self.screenshot_check is not None and self.input_check
+                else [None] * len(p))
+        return [(float(a), f, s) for a, f, s in zip(p, fam, shot)]
 
     @property
     def preprocess(self):
@@ -156,17 +160,19 @@ class Detector:
                   f"{self.family_head.open_threshold:.2f}): unknown family, perhaps one it was not trained on")
         return fam, [[f, q] for f, q in top], "model", Evidence("family", detail + "; not part of the verdict", 0.0)
 
-    def _fuse(self, path: str, prepared: "_Prepared", p: float, fam_p: np.ndarray | None = None) -> Verdict:
+    def _fuse(self, path: str, prepared: "_Prepared", p: float, fam_p: np.ndarray | None = None,
+              screenshot: str | None = None) -> Verdict:
         evidence = prepared.evidence
+        beyond = prepared.out_of_scope or screenshot     # why the model cannot judge it, if it cannot
         strong = [e for e in evidence if e.weight >= STRONG]
         model_ev = Evidence("model", f"{self.model_info['name']} gives P(ai) = {p:.2f} "
                                      f"(ai at >= {self.hi:.2f}, human below {self.lo:.2f})", round(2 * p - 1, 3))
         if strong:
             verdict, reason = AI, f"AI: {strong[0].detail}"
-        elif prepared.out_of_scope:
+        elif beyond:
             verdict = UNCERTAIN
-            reason = f"uncertain: out of scope: {prepared.out_of_scope} (the model's P(ai) = {p:.2f} means little here)"
-            evidence = evidence + [Evidence("input", prepared.out_of_scope, 0.0)]
+            reason = f"uncertain: out of scope: {beyond} (the model's P(ai) = {p:.2f} means little here)"
+            evidence = evidence + [Evidence("input", beyond, 0.0)]
         else:
             verdict = self._label(p)
             reason = {AI: f"AI: the model gives P(ai) = {p:.2f}; no provenance says otherwise",
@@ -176,7 +182,8 @@ class Detector:
                                  f"[{self.lo:.2f}, {self.hi:.2f})"}[verdict]
         family = family_p = family_source = None
         if verdict in (AI, UNCERTAIN):
-            family, family_p, family_source, fam_ev = self._family(prepared, fam_p)
+            # out of scope: the head's family means no more than its P(ai); provenance still names one
+            family, family_p, family_source, fam_ev = self._family(prepared, None if beyond else fam_p)
             if fam_ev is not None:
                 evidence = evidence + [fam_ev]
                 reason += f"{FAMILY_SENTENCE}{fam_ev.detail.removesuffix('; not part of the verdict')}"
@@ -329,6 +336,12 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
     if config.get("attribution"):
         from artcheck.detect.attribution import FamilyHead
         det.family_head = FamilyHead.load(folder / config["attribution"])
+    if config.get("screenshot_check"):
+        det.screenshot_check = ScreenshotCheck.load(folder / config["screenshot_check"])
+        n_cols = len(det.columns) if not isinstance(det.columns, slice) else backbone.spec.feature_dim
+        if det.screenshot_check.w.shape != (n_cols,):
+            raise ValueError(f"{folder / config['screenshot_check']}: {det.screenshot_check.w.shape[0]} weights, the "
+                             f"head reads {n_cols} features; rebuild it with 'artcheck build-screenshot-check'")
     if len(getattr(backbone.spec, "arithmetic", ())) > 1:
         det.backbone, det.arithmetic = _probed_backbone(backbone, det, folder / config["head"], threads)
     return det

@@ -45,3 +45,41 @@ def out_of_scope(width: int, height: int, arr: np.ndarray) -> str | None:
     if roughness(grey) > MAX_ROUGHNESS:
         return "the image looks like pixel noise, not a picture; the detector is not meant for it"
     return None
+
+
+SCREENSHOT_FILE = "screenshot.npz"
+
+
+def screenshot_reason(logit: float, threshold: float) -> str:
+    return (f"the image looks like a screenshot of a program's window (screenshot score {logit:.1f} >= "
+            f"{threshold:.1f}); the detector is for art, photographs and renders, not screenshots")
+
+
+class ScreenshotCheck:
+    """Does the image look like a screenshot of a program? A linear score on the features the
+    detector's head already reads (so it costs one dot product, not another model), fitted on real
+    screenshots of three desktops' manuals against the training pool (``lab.screenshots``).
+    Pixel statistics cannot do this: flat colour, straight edges and few colours are as common in
+    the pool's clipart, pixel art and comics as in windows (docs/benchmarks.md, "Screenshots").
+
+    ``threshold`` is above every training-pool image's held-out score, so that no real image of
+    the pool is called a screenshot."""
+
+    def __init__(self, w: np.ndarray, b: float, threshold: float):
+        self.w, self.b, self.threshold = np.asarray(w, np.float32), float(b), float(threshold)
+
+    def logits(self, feats: np.ndarray) -> np.ndarray:
+        return np.asarray(feats, np.float32) @ self.w + self.b
+
+    def why(self, feats: np.ndarray) -> list[str | None]:
+        """Per row of ``feats`` (the head's columns): the out-of-scope reason, or None."""
+        return [screenshot_reason(float(z), self.threshold) if z >= self.threshold else None
+                for z in self.logits(feats)]
+
+    def save(self, path) -> None:
+        np.savez(path, w=self.w, b=np.float64(self.b), threshold=np.float64(self.threshold))
+
+    @classmethod
+    def load(cls, path) -> "ScreenshotCheck":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["w"], float(z["b"]), float(z["threshold"]))

@@ -179,6 +179,22 @@ def native_lines(nf: dict | None, normalised: bool) -> list[str]:
     return lines
 
 
+def screenshot_lines(m: dict | None) -> list[str]:
+    """The card's screenshot-check section, from ``artcheck build-screenshot-check`` (lab.screenshots)."""
+    if not m:
+        return []
+    caught = ", ".join(f"{s} {r['caught']:.0%} of {r['n']}" for s, r in m["per_suite_held_out"].items())
+    unseen = "; ".join(f"{k}: {len(r['flagged'])} of {r['n']}" for k, r in m["unseen"].items())
+    return ["", "## Screenshots (out of scope)",
+            f"Screenshots of programs get `uncertain` (\"out of scope\"), by a linear score on the same features, "
+            f"fitted on {m['n_screenshots']} screenshots from three desktops' manuals ("
+            + ", ".join(f"{s} {n}" for s, n in m["suites"].items()) + f"; `scripts/screenshot_sources.py`) against the "
+            f"{m['n_pool']} training images. Each desktop held out in turn, caught: {caught} (macro "
+            f"{m['macro_caught']:.0%}). Threshold {m['threshold']:.2f}: {m['margin']} above the highest held-out score "
+            f"of any training image ({m['pool_held_out_max']:.2f}, {m['pool_highest'][0]['source']}), so none of them "
+            f"is affected. Images it never trained on called screenshots: {unseen}. Reproduce: `{m['command']}`."]
+
+
 def attribution_lines(m: dict | None) -> list[str]:
     """The card's family-attribution section, from ``artcheck build-attribution`` (lab.attribution)."""
     if not m:
@@ -238,7 +254,9 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         "```bash long", "python scripts/extra_sources.py   # the extra sources, by package name",
         "artcheck build-detector " + " ".join(f"--data {d}" for d in data)
         + "".join(f" --attribution-data {d}" for d in (cfg.get("attribution_metrics") or {}).get("data", [])
-                  if d not in data) + " --out DIR", "```", "",
+                  if d not in data) + " --out DIR",
+        *(["python scripts/screenshot_sources.py   # the screenshots, by package name",
+           cfg["screenshot_metrics"]["command"]] if cfg.get("screenshot_metrics") else []), "```", "",
         "(`pytest tests/test_default_detector.py` recomputes the bundled samples' scores below with the shipped code "
         "and fails if they move by more than the tolerance stated under 'Arithmetic', on whatever CPU it runs.)", "",
         "## What it is",
@@ -342,6 +360,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
     lines += [
         *native_lines(cfg.get("native_files"), bool(cfg.get("input_normalisation"))),
         *attribution_lines(cfg.get("attribution_metrics")),
+        *screenshot_lines(cfg.get("screenshot_metrics")),
         *speed_lines(cfg.get("speed")),
         *independent_lines(cfg.get("independent_eval")),
         "", "## Known failure modes and limits",
@@ -358,7 +377,9 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
             f"{s} ({a:.2f})" for s, a in cfg["independent_eval"]["models"]["artcheck default"]["clean"]["per_source"].items()
             if a < 0.6) + "."]
           if cfg.get("independent_eval") else []),
-        "- Heavily edited, upscaled or screenshotted images, and AI images with human over-painting, are out of scope.",
+        "- Heavily edited, upscaled or screenshotted images, and AI images with human over-painting, are out of scope"
+        + (" (screenshots of programs' windows get `uncertain`; screenshots of a picture shown full screen are "
+           "judged as the picture)." if cfg.get("screenshot_metrics") else "."),
         "- Provenance decides `ai` only when present; its absence never counts towards `human`.",
     ]
     return "\n".join(lines) + "\n"
