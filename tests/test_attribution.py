@@ -78,6 +78,13 @@ def test_provenance_in_the_formats_the_tools_write_names_the_family():
     plain = PngInfo()
     plain.add_text("parameters", "Steps: 20, Sampler: Euler a, Model: dreamshaper_8")   # named, but no rule knows it
     assert _named(_png(plain)) is None
+    renamed = PngInfo()                                 # a renamed checkpoint is still named by its A1111 hash
+    renamed.add_text("parameters", "score_9\nSteps: 25, Sampler: Euler a, CFG scale: 5, Seed: 1, Size: 832x1200, "
+                                   "Model hash: 67ab2fd8ec, Model: base, VAE hash: 235745af8d")
+    assert _named(_png(renamed)) == ("sdxl", "A1111 Model hash: 67ab2fd8ec = ponyDiffusionV6XL_v6StartWithThisOne")
+    unknown = PngInfo()
+    unknown.add_text("parameters", "Steps: 20, Model hash: 0123456789, Model: mine")
+    assert _named(_png(unknown)) is None
     assert _named(_png(PngInfo())) is None
 
 

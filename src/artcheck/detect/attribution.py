@@ -85,6 +85,12 @@ PROVENANCE_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"firefly|ideogram|recraft|seedream|runway|leonardo", "api-other"),
 )
 A1111_MODEL_RE = re.compile(r"(?:^|,\s*)Model:\s*([^,\n]{1,120})")
+A1111_HASH_RE = re.compile(r"(?:^|,\s*)Model hash:\s*([0-9a-fA-F]{8,12})\b")
+# Automatic1111's short model hashes (the first 10 hex digits of the file's SHA-256) of the base
+# checkpoints, each seen beside its file name in public infotexts: a renamed file ("Model: base")
+# is still named by its hash. A hash not here names nothing.
+MODEL_HASHES = {"6ce0161689": "v1-5-pruned-emaonly", "fe4efff1e1": "sd-v1-4", "ad2a33c361": "v2-1_768-ema-pruned",
+                "31e35c80fc": "sd_xl_base_1.0", "67ab2fd8ec": "ponyDiffusionV6XL_v6StartWithThisOne"}
 MAX_NAMED = 200            # characters of a named model kept
 
 
@@ -98,14 +104,16 @@ def family_of_name(name: str) -> str | None:
 
 
 def named_models(info: dict) -> list[tuple[str, str]]:
-    """(where, name) of each model the metadata names: A1111 ``Model:`` (PNG text or a JPEG's EXIF
-    UserComment), ComfyUI checkpoint loaders' ``ckpt_name``/``unet_name``, NovelAI's ``Software``,
+    """(where, name) of each model the metadata names: A1111 ``Model:`` and a known ``Model hash:``
+    (PNG text or a JPEG's EXIF UserComment), ComfyUI checkpoint loaders' ``ckpt_name``/``unet_name``, NovelAI's ``Software``,
     and the claim generator of a C2PA manifest that declares AI generation (``loaded.info`` as the
     provenance readers leave it)."""
     out: list[tuple[str, str]] = []
     params = info.get("parameters") if isinstance(info.get("parameters"), str) else info.get("artcheck_user_comment")
     if isinstance(params, str) and (m := A1111_MODEL_RE.search(params[:100_000])):
         out.append(("A1111 Model:", m.group(1).strip()[:MAX_NAMED]))
+    if isinstance(params, str) and (m := A1111_HASH_RE.search(params[:100_000])) and m.group(1).lower() in MODEL_HASHES:
+        out.append((f"A1111 Model hash: {m.group(1).lower()} =", MODEL_HASHES[m.group(1).lower()]))
     prompt = info.get("prompt")
     if isinstance(prompt, str) and len(prompt) < 2_000_000 and "class_type" in prompt:
         try:
