@@ -87,8 +87,8 @@ def methods():
             "patch tokens, attention pooling + aug": ("attention", True),
             "patch tokens, top-10% pooling + aug": ("topk", True),
             "tail: LoRA rank 8 on blocks 9-12 + aug": ("tail-lora", True),
-            "tail: blocks 9-12 trained + aug": ("tail-blocks", True),
-            "tail: Effort residual (8 smallest directions) + aug": ("tail-effort", True)}
+            "tail: Effort residual (8 smallest directions) + aug": ("tail-effort", True),
+            "tail: blocks 9-12 trained + aug": ("tail-blocks", True)}
 
 
 def compare(manifest) -> None:

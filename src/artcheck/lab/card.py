@@ -378,8 +378,9 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
             if a < 0.6) + "."]
           if cfg.get("independent_eval") else []),
         "- Heavily edited, upscaled or screenshotted images, and AI images with human over-painting, are out of scope"
-        + (" (screenshots of programs' windows get `uncertain`; screenshots of a picture shown full screen are "
-           "judged as the picture)." if cfg.get("screenshot_metrics") else "."),
+        + (f" (screenshots of programs' windows get `uncertain`: {cfg['screenshot_metrics']['macro_caught']:.0%} of them "
+           "held out, macro over three desktops; the rest get the model's verdict)." if cfg.get("screenshot_metrics")
+           else "."),
         "- Provenance decides `ai` only when present; its absence never counts towards `human`.",
     ]
     return "\n".join(lines) + "\n"
