@@ -71,7 +71,7 @@ def read_screenshots(folder: str | Path) -> tuple[list[str], np.ndarray]:
     man = folder / "manifest.csv"
     if not man.is_file():
         raise FileNotFoundError(f"{folder}: no manifest.csv; write the screenshots with "
-                                "'python scripts/screenshot_sources.py --out {folder}'")
+                                f"'python scripts/screenshot_sources.py --out {folder}'")
     with man.open(newline="") as f:
         rows = list(csv.DictReader(f))
     return [str(folder / r["path"]) for r in rows], np.array([r["suite"] for r in rows])
