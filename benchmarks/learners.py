@@ -165,7 +165,9 @@ def compare(manifest) -> None:
             np.savez(partial, **saved)
         p = {v: _sigmoid(a) for v, a in logits.items()}
         results[name] = {"clean": held_out_summary(y, p["clean"], src), "jpeg60+0.75x": held_out_summary(y, p[ROBUST], src),
-                         "minutes_per_epoch": round(float(np.mean(timing[name])) / 60, 2) if name in timing else None,
+                         # a resumed method keeps the epoch time its first run measured
+                         "minutes_per_epoch": (round(float(np.mean(timing[name])) / 60, 2) if name in timing
+                                               else results.get(name, {}).get("minutes_per_epoch")),
                          "minutes": round((time.perf_counter() - t_method) / 60, 1)}
         write_json(RESULTS, {"command": "python benchmarks/learners.py", "k": K, "seed": SEED, "epochs": EPOCHS,
                              "tail_epochs": TAIL_EPOCHS,
