@@ -76,7 +76,8 @@ def screenshot(w=640, h=480, seed=0) -> Image.Image:
     img = Image.new("RGB", (w, h), (236, 236, 236))
     d = ImageDraw.Draw(img)
     font = ImageFont.load_default()
-    d.rectangle([0, 0, w, 28], fill=(53, 132, 228)); d.text((10, 8), "Preferences - Image Editor", fill="white", font=font)
+    d.rectangle([0, 0, w, 28], fill=(53, 132, 228))
+    d.text((10, 8), "Preferences - Image Editor", fill="white", font=font)
     for i, x in enumerate((w - 26, w - 50, w - 74)):
         d.rectangle([x, 6, x + 18, 22], fill=(220, 80, 70) if i == 0 else (200, 200, 200))
     for i, word in enumerate(("File", "Edit", "View", "Image", "Layer", "Tools", "Help")):

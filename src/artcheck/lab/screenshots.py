@@ -82,14 +82,14 @@ def build_screenshot_check(model_dir: str | Path, screenshots: str | Path, data:
     """Measure, fit on everything, write ``screenshot.npz`` into the detector folder and its
     figures into ``detector.json`` and the model card."""
     from artcheck.detect.detector import DETECTOR_FILE, load_detector
-    from artcheck.detect.features import FeatureCache, extract
     from artcheck.detect.preprocess import NORMALISATIONS
     from artcheck.data.manifest import Manifest
     from artcheck.detect.quality import SCREENSHOT_FILE, ScreenshotCheck, out_of_scope
     from artcheck.images import load_image
     from artcheck.lab.card import store_in_card
     from artcheck.lab.folds import unit_folds
-    from artcheck.lab.pool import cache_id, feature_views, holdout_units, training_manifest
+    from artcheck.data import read_dataset
+    from artcheck.lab.pool import _features, feature_views, holdout_units, training_manifest
 
     folder = Path(model_dir)
     det = load_detector(folder)
@@ -97,12 +97,8 @@ def build_screenshot_check(model_dir: str | Path, screenshots: str | Path, data:
     chain = (lambda img, i: NORMALISATIONS[norm](img)) if norm else None
 
     def check_time_features(paths: list[str]) -> np.ndarray:
-        """Features as check time computes them: the detector's input normalisation first."""
-        X, idx, errors = extract(det.backbone, paths, FeatureCache(cache_id(det.backbone), f"check-{norm}"),
-                                 perturb=chain, progress=progress)
-        if errors:
-            raise ValueError("unreadable images: " + "; ".join(f"{p}: {r}" for p, r in errors[:5]))
-        return X[:, det.columns]
+        """Features as check time computes them (the detector's input normalisation first), cached."""
+        return _features(det.backbone, None, paths, f"check-{norm}", chain, progress)[:, det.columns]
 
     shot_paths, suites = read_screenshots(screenshots)
     shots = check_time_features(shot_paths)
@@ -128,8 +124,6 @@ def build_screenshot_check(model_dir: str | Path, screenshots: str | Path, data:
              suites={s: int((suites == s).sum()) for s in sorted(set(suites))})
     unseen = {}
     for d in eval_data:
-        from artcheck.data import read_dataset
-
         paths = [r.path for r in read_dataset(d)]
         z = check.logits(check_time_features(paths))
         unseen[Path(d).name] = {"n": len(paths), "flagged": [p for p, v in zip(paths, z) if v >= check.threshold]}
