@@ -39,7 +39,7 @@ DEFAULT_N_AUG = 1
 
 
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 1,
-          version: str = "0.4.1", progress: bool | None = None, recipe: Recipe | None = None,
+          version: str = "0.5.0", progress: bool | None = None, recipe: Recipe | None = None,
           lofo: bool = True, attribution: bool = True, attribution_data: list[str] = ()) -> dict:
     """Build the detector with ``recipe`` (default DEFAULT_RECIPE) and measure it held out:
     leave-one-source-out (sources joined by siblings or near-duplicate groups held out
