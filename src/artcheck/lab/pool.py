@@ -174,6 +174,23 @@ def _features(backbone, name, paths, variant, fn, progress):
     return X
 
 
+def check_time_features(det, paths: list[str], progress: bool | None = None, perturb_fn=None,
+                        variant: str = "") -> np.ndarray:
+    """All feature columns of ``paths`` as ``Detector.check`` computes them: ``perturb_fn`` (a user's
+    edit, such as the robustness view) first, then the detector's input normalisation, if it has
+    one. Cached under ``check-<normalisation>[-<variant>]``."""
+    from artcheck.detect.preprocess import NORMALISATIONS
+
+    norm = det.config.get("input_normalisation")
+    chain = NORMALISATIONS[norm] if norm else (lambda img: img)
+    if perturb_fn is None and not norm:
+        fn = None
+    else:
+        fn = lambda img, i: chain(perturb_fn(img, i) if perturb_fn else img)  # noqa: E731
+    key = f"check-{norm}" if norm else "clean"
+    return _features(det.backbone, None, paths, key + (f"-{variant}" if variant else ""), fn, progress)
+
+
 AUG_VARIANT = "proc{k}-crop"   # random_processing with crops; the cache key changes with the recipe
 
 

@@ -82,23 +82,20 @@ def build_screenshot_check(model_dir: str | Path, screenshots: str | Path, data:
     """Measure, fit on everything, write ``screenshot.npz`` into the detector folder and its
     figures into ``detector.json`` and the model card."""
     from artcheck.detect.detector import DETECTOR_FILE, load_detector
-    from artcheck.detect.preprocess import NORMALISATIONS
     from artcheck.data.manifest import Manifest
     from artcheck.detect.quality import SCREENSHOT_FILE, ScreenshotCheck, out_of_scope
     from artcheck.images import load_image
     from artcheck.lab.card import store_in_card
     from artcheck.lab.folds import unit_folds
     from artcheck.data import read_dataset
-    from artcheck.lab.pool import _features, feature_views, holdout_units, training_manifest
+    from artcheck.lab.pool import check_time_features as pool_check_time_features
+    from artcheck.lab.pool import feature_views, holdout_units, training_manifest
 
     folder = Path(model_dir)
     det = load_detector(folder)
-    norm = det.config.get("input_normalisation")
-    chain = (lambda img, i: NORMALISATIONS[norm](img)) if norm else None
 
     def check_time_features(paths: list[str]) -> np.ndarray:
-        """Features as check time computes them (the detector's input normalisation first), cached."""
-        return _features(det.backbone, None, paths, f"check-{norm}", chain, progress)[:, det.columns]
+        return pool_check_time_features(det, paths, progress)[:, det.columns]
 
     shot_paths, suites = read_screenshots(screenshots)
     shots = check_time_features(shot_paths)
