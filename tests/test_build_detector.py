@@ -322,3 +322,15 @@ def test_card_renders_the_attribution_figures_or_says_how_to_get_them():
                         "flux": {"n": 4, "sources": 1, "top1": 0.0, "top3": 0.5}}}
     text = "\n".join(attribution_lines(m))
     assert "top-1 **0.400**" in text and "| flux (fewer than 3 sources: not in the macro) | 4 | 1 |" in text
+
+
+def test_the_card_says_which_target_is_met_and_by_how_much_the_others_miss():
+    from artcheck.lab.card import TARGETS, target_line
+
+    t = TARGETS["balanced accuracy"]
+    row = lambda ba, auc, fpr: {"balanced_accuracy": ba, "roc_auc": auc, "human_called_ai_at_band": fpr}  # noqa: E731
+    line = target_line({"pooled": row(t + 0.01, 0.99, 0.01), "macro": row(t - 0.05, 0.99, TARGET_HUMAN_FPR + 0.01)},
+                       None)
+    assert f"balanced accuracy >= {t:.2f} (missed by met / 0.050)" in line
+    assert "AUC >= 0.97 (met)" in line and "after JPEG q60 + 0.75x >= 0.88 (not measured)" in line
+    assert f"at most {TARGET_HUMAN_FPR:.0%} of human images called AI at the `ai` cut-off (missed" in line

@@ -7,7 +7,8 @@ import numpy as np
 
 from artcheck.detect.probe import LinearProbe, _sigmoid
 
-TARGET_HUMAN_FPR = 0.03     # above the band: at most this share of held-out human images, pooled and macro (issue 24, point 7)
+# above the band: at most this share of held-out human images, pooled and macro (issue 24, point 7)
+TARGET_HUMAN_FPR = 0.03
 TARGET_AI_MISS = 0.10       # below the band: at most this share of held-out AI images
 
 

@@ -250,14 +250,15 @@ def target_line(ho: dict | None, hr: dict | None) -> str:
     """The targets, and for each whether the held-out figures above meet it (pooled / macro)."""
     if not ho:
         return ""
-    got = {"balanced accuracy": [ho[k]["balanced_accuracy"] for k in ("pooled", "macro")],
-           "AUC": [ho[k]["roc_auc"] for k in ("pooled", "macro")],
-           "balanced accuracy after JPEG q60 + 0.75x": [hr[k]["balanced_accuracy"] for k in ("pooled", "macro")] if hr else []}
+    both = ("pooled", "macro")
+    got = {"balanced accuracy": [ho[k]["balanced_accuracy"] for k in both],
+           "AUC": [ho[k]["roc_auc"] for k in both],
+           "balanced accuracy after JPEG q60 + 0.75x": [hr[k]["balanced_accuracy"] for k in both] if hr else []}
     parts = []
     for name, t in TARGETS.items():
         v = got[name]
-        verdict = ("met" if v and min(v) >= t else
-                   f"missed by {t - v[0]:.3f} / {t - v[1]:.3f}" if v else "not measured")
+        verdict = ("met" if v and min(v) >= t else "not measured" if not v else
+                   "missed by " + " / ".join("met" if x >= t else f"{t - x:.3f}" for x in v))
         parts.append(f"{name} >= {t:.2f} ({verdict})")
     fpr = [ho[k].get("human_called_ai_at_band") for k in ("pooled", "macro")]
     ok = all(x is not None and x <= TARGET_HUMAN_FPR for x in fpr)
