@@ -182,13 +182,13 @@ def check_time_features(det, paths: list[str], progress: bool | None = None, per
     from artcheck.detect.preprocess import NORMALISATIONS
 
     norm = det.config.get("input_normalisation")
-    chain = NORMALISATIONS[norm] if norm else (lambda img: img)
-    if perturb_fn is None and not norm:
-        fn = None
-    else:
-        fn = lambda img, i: chain(perturb_fn(img, i) if perturb_fn else img)  # noqa: E731
-    key = f"check-{norm}" if norm else "clean"
-    return _features(det.backbone, None, paths, key + (f"-{variant}" if variant else ""), fn, progress)
+
+    def as_checked(img, i):
+        img = perturb_fn(img, i) if perturb_fn else img
+        return NORMALISATIONS[norm](img) if norm else img
+
+    key = (f"check-{norm}" if norm else "clean") + (f"-{variant}" if variant else "")
+    return _features(det.backbone, None, paths, key, as_checked if (norm or perturb_fn) else None, progress)
 
 
 AUG_VARIANT = "proc{k}-crop"   # random_processing with crops; the cache key changes with the recipe
