@@ -42,7 +42,7 @@ from artcheck.cli import _bare_flags, app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "CONTRIBUTING.md",
-        ROOT / "src/artcheck/assets/default/MODEL_CARD.md"]
+        ROOT / "src/artcheck/assets/default/MODEL_CARD.md", ROOT / "src/artcheck/assets/fast/MODEL_CARD.md"]
 MARKS = ("long", "server", "network", "gpu", "setup")
 SOURCES = ("endless-sky", "github-art-sdxl")
 BIN = Path(sys.executable).parent

@@ -90,7 +90,10 @@ def check(
     paths: list[str] = typer.Argument(..., metavar="PATHS", help="image files, folders (recursive) or globs"),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | jsonl | csv"),
     threshold: Optional[float] = typer.Option(None, help="one P(ai) cut-off instead of the model's uncertain band"),
-    model: str = typer.Option("default", "--model", help="'default' or a folder holding detector.json"),
+    model: str = typer.Option("default", "--model", help="'default' (most accurate), 'fast' (a small student, "
+                              "several times quicker, less accurate), 'cascade' or a folder holding detector.json"),
+    cascade: bool = typer.Option(False, "--cascade", help="the fast tier decides where it is confident, the default "
+                                 "checks the rest (the same as --model cascade)"),
     workers: int = typer.Option(2, help="decoding threads"),
     batch_size: int = typer.Option(16, "--batch-size"),
     no_provenance: bool = typer.Option(False, "--no-provenance", help="model only: skip C2PA and metadata"),
@@ -128,6 +131,11 @@ def check(
 
     if fmt not in FORMATS:
         _fail(UsageFailure(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}"))
+    if cascade:
+        if model not in ("default", "cascade"):
+            _fail(UsageFailure(f"--cascade runs the built-in fast tier and default; it cannot be combined with "
+                               f"--model {model}"))
+        model = "cascade"
     if threshold is not None and not 0 < threshold < 1:
         _fail(UsageFailure(f"--threshold must be between 0 and 1, got {threshold}"))
     if engine not in ("plain", "ray"):
@@ -200,6 +208,10 @@ def check(
                 err.print(f"model: {detector.model_info['name']} {detector.model_info['version']}; CPU: {info['model']} "
                           f"({', '.join(info['flags']) or 'no flags of note'}); "
                           + (detector.arithmetic.describe() if detector.arithmetic else "arithmetic: the graph as stored"))
+                if hasattr(detector, "escalated"):
+                    err.print(f"cascade: {detector.fast.model_info['name']} {detector.fast.model_info['version']} decides "
+                              f"where its P(ai) is below {detector.lo_c:.2f} or at least {detector.hi_c:.2f}; "
+                              f"{detector.default.model_info['name']} checks the rest")
 
             def run(todo):
                 return detector.check_many(todo, batch_size=batch_size, workers=workers)
@@ -219,6 +231,9 @@ def check(
         _explain_all(detector, writer.rows, explain_dir, show)
     if not quiet:
         err.print(summary_line(counts), highlight=False)
+        if getattr(detector, "seen", 0):
+            err.print(f"cascade: {detector.escalated} of {detector.seen} went on to the default "
+                      f"({detector.escalated / detector.seen:.0%}); the fast tier decided the rest", highlight=False)
         report = _labelled_report(paths, writer.rows, set(config.get("training_data", [])))
         if report:
             from artcheck.cli.output import printable
@@ -456,7 +471,8 @@ def weights_verify(names: list[str] = typer.Argument(None, metavar="NAMES", help
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on (loopback by default)"),
     port: int = typer.Option(8000),
-    model: str = typer.Option("default", "--model", help="'default' or a folder holding detector.json"),
+    model: str = typer.Option("default", "--model", help="'default', 'fast', 'cascade' or a folder holding "
+                              "detector.json (requests can pick another built-in one with ?model=)"),
     workers: int = typer.Option(2, help="worker processes that check images, each with its own copy of the model "
                                 "(about 0.7 GB each); one slow request holds one worker, the others keep serving"),
     max_queue: int = typer.Option(8, "--max-queue", help="requests that may wait before the server answers 503"),

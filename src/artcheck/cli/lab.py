@@ -1,5 +1,5 @@
 """The research commands: ``train``, ``evaluate``, ``predict``, ``models``, ``train-demo``, ``export``,
-``build-detector``, ``explain``, ``crossval``, ``make-edited`` and ``report`` (the ``[train]`` extra).
+``build-detector``, ``build-fast``, ``explain``, ``crossval``, ``make-edited`` and ``report`` (the ``[train]`` extra).
 
 Thin shells over :mod:`artcheck.lab.explain`, :mod:`artcheck.lab.crossval`,
 :mod:`artcheck.data.edited` and :mod:`artcheck.lab.report`; registered on the main app.
@@ -429,6 +429,35 @@ def build_detector_cmd(
               f"{m['pooled']['balanced_accuracy']:.3f}, AUC {m['pooled']['roc_auc']:.3f}; macro over sources: "
               f"{m['macro']['balanced_accuracy']:.3f}, {m['macro']['roc_auc']:.3f}; band {cfg['uncertain_band']}")
     out.print(f"wrote {out_dir}/detector.json, head.json, MODEL_CARD.md")
+
+
+@app.command("build-fast")
+def build_fast_cmd(
+    out_dir: Path = typer.Option(Path("src/artcheck/assets/fast"), "--out", help="folder for student.onnx, "
+                                 "detector.json, head.json and MODEL_CARD.md"),
+    data: list[str] = typer.Option([], "--data", help="labelled datasets (repeatable; default: the teacher's own "
+                                   "training folders, as its detector.json lists them)"),
+    teacher: str = typer.Option("default", "--teacher", help="the detector whose scores the student learns from"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Build the fast tier (a MobileNetV2 student of the default) and the cascade, measured held out by source."""
+    needs("train", "'artcheck build-fast'")
+    from artcheck.detect.weights import WeightsError
+
+    try:
+        from artcheck.lab.fast import build_fast
+
+        cfg = build_fast(data or None, out_dir, teacher, progress=False if quiet else None)
+    except (ValueError, FileNotFoundError, ModuleNotFoundError, WeightsError) as e:
+        _fail(e)
+    m, d, c = cfg["metrics"]["held_out"], cfg["default_on_same_folds"]["held_out"], cfg["cascade"]
+    out.print(f"held out by source, pooled / macro: fast balanced accuracy {m['pooled']['balanced_accuracy']:.3f} / "
+              f"{m['macro']['balanced_accuracy']:.3f}, AUC {m['pooled']['roc_auc']:.3f} / {m['macro']['roc_auc']:.3f}; "
+              f"default {d['pooled']['balanced_accuracy']:.3f} / {d['macro']['balanced_accuracy']:.3f}, "
+              f"{d['pooled']['roc_auc']:.3f} / {d['macro']['roc_auc']:.3f}; band {cfg['uncertain_band']}")
+    out.print(f"cascade: {c['escalated_share']:.1%} escalated, balanced accuracy {c['balanced_accuracy']['pooled']:.3f} "
+              f"/ {c['balanced_accuracy']['macro']:.3f}")
+    out.print(f"wrote {out_dir}/student.onnx, detector.json, head.json, MODEL_CARD.md")
 
 
 @app.command("build-attribution")

@@ -312,6 +312,20 @@ class TorchBackbone:
 TORCH_TRUNKS = {"mobilenet-v2": "mobilenet-v2-transfer", "efficientnet-lite0": "efficientnet-lite0-transfer"}
 
 
+def packaged_backbone(folder: str | Path, config: dict, threads: int | None = None) -> OnnxBackbone:
+    """The backbone a detector folder ships itself (``backbone_graph`` in detector.json: the fast
+    tier's student): an ONNX graph whose first output is the feature vector, its preprocessing
+    written beside it. Checked against the sha256 detector.json records, if it records one."""
+    from artcheck.detect.exported import verified_graph
+
+    graph = verified_graph(Path(folder), config, "backbone_graph",
+                           "reinstall artcheck, or rebuild the folder with 'artcheck build-fast'")
+    spec = BackboneSpec(name=config["backbone"], architecture=f"packaged ONNX graph {graph.name}",
+                        preprocess=PreprocessConfig.from_dict(config["preprocess"]), sources=(), runtime="onnx",
+                        feature_dim=int(config["feature_dim"]), pooling="identity")
+    return OnnxBackbone(spec, graph, threads)
+
+
 def get_backbone(name: str, fetch: bool = False, threads: int | None = None,
                  arithmetic: str | None = None) -> OnnxBackbone | TorchBackbone:
     """A ready feature extractor. ``arithmetic``: one of the spec's paths (default: its first)."""

