@@ -9,7 +9,8 @@ size, and memory as the folder grows. The CPU's model and flags are printed with
   largest P(ai) deviation from the float64 reference);
 - end-to-end: Detector.check_many over N synthetic JPEGs of each size (decode, preprocess,
   provenance, inference, fusion), the code path of `artcheck check`, with the path the probe chose;
-- with ``--rss-images N``: RSS after every tenth of N images checked in one stream;
+- with ``--rss-images N``: RSS after every tenth of N images checked in one stream (after every
+  model's speed figures, so those are not taken beside a long run);
 - the cascade: end to end only, with the share of images it sent on to the default (synthetic
   images: the share on real ones is in the fast tier's card, held out).
 """
@@ -87,6 +88,13 @@ def measure(model: str, args, tmp: str) -> dict:
             escalated[str(px)] = round((det.escalated - esc0) / max(det.seen - seen0, 1), 3)
         print(f"{model}: end to end, {px}x{px * 3 // 4} JPEG: {end_to_end[str(px)]} images/s"
               + (f" ({escalated[str(px)]:.0%} escalated)" if escalated else ""), flush=True)
+    return {"arithmetic": chosen, "forward_only_images_per_s": forward, "end_to_end_images_per_s": end_to_end,
+            "escalated_share": escalated or None, "memory": memory}
+
+
+def measure_memory(model: str, args, tmp: str) -> list[dict]:
+    """RSS after every tenth of ``--rss-images`` 256-px JPEGs checked in one stream (500 files, cycled)."""
+    det, memory = load_detector(model), []
     if args.rss_images:
         files = _jpegs(tmp, 256, min(args.rss_images, 500))
         marks = sorted({args.rss_images // 10 * k for k in range(1, 11)})
@@ -99,8 +107,7 @@ def measure(model: str, args, tmp: str) -> dict:
                                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
         print(f"{model}: {args.rss_images} images in {time.perf_counter() - t:.0f} s; RSS (MB) "
               + ", ".join(f"{m['images']}: {m['rss_mb']}" for m in memory), flush=True)
-    return {"arithmetic": chosen, "forward_only_images_per_s": forward, "end_to_end_images_per_s": end_to_end,
-            "escalated_share": escalated or None, "memory": memory}
+    return memory
 
 
 def main() -> None:
@@ -114,15 +121,20 @@ def main() -> None:
     ap.add_argument("--rss-images", type=int, default=0, help="also check this many 256-px JPEGs (500 files, "
                     "cycled) and record RSS after every tenth of them")
     ap.add_argument("--out", default="benchmarks/results")
-    ap.add_argument("--card", default=None, help="a detector folder whose model card gets these figures")
+    ap.add_argument("--card", nargs="*", default=[], help="detector folders whose model cards get these figures")
     args = ap.parse_args()
     info = cpu_info()
     print("CPU:", json.dumps(info), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     models: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for m in args.models:
-            models[m] = measure(m, args, tmp)
+        # speeds first, for every model; then the long memory runs (whose own pace is not a figure)
+        steps = [(m, "speed") for m in args.models] + [(m, "memory") for m in args.models if args.rss_images]
+        for m, step in steps:
+            if step == "speed":
+                models[m] = measure(m, args, tmp)
+            else:
+                models[m]["memory"] = measure_memory(m, args, tmp)
             first = models[args.models[0]]
             result = {"cpu": info, **first, "models": models, "n_per_size": args.n, "batch_size": args.batch_size,
                       "workers": args.workers, "command": "python benchmarks/check_speed.py " + " ".join(sys.argv[1:])}
@@ -130,9 +142,10 @@ def main() -> None:
             (Path(args.out) / "check_speed.json").write_text(json.dumps(result, indent=2) + "\n")
     json.dump(result, sys.stdout, indent=2)
     print()
-    if args.card:
-        from artcheck.lab.card import store_in_card
-        store_in_card(Path(args.card), "speed", result)
+    from artcheck.lab.card import store_in_card
+
+    for card in args.card:
+        store_in_card(Path(card), "speed", result)
 
 
 if __name__ == "__main__":

@@ -243,7 +243,7 @@ def store_in_card(folder: Path, key: str, value: dict) -> None:
     cfg = json.loads((folder / DETECTOR_FILE).read_text())
     cfg[key] = value
     (folder / DETECTOR_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
-    (folder / "MODEL_CARD.md").write_text(model_card(cfg))
+    (folder / "MODEL_CARD.md").write_text(fast_card(cfg) if cfg.get("backbone_graph") else model_card(cfg))
 
 
 def _pct(v) -> str:
