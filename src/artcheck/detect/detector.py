@@ -353,9 +353,13 @@ class Cascade:
     def _error(self, path: str, reason: str) -> Verdict:
         return Verdict(path, None, None, f"error: {reason}", [], self.model_info, None, reason)
 
+    @staticmethod
+    def _by_model(v: Verdict) -> bool:
+        """Whether the model's score decides this verdict (not an error, not strong provenance)."""
+        return v.error is None and not any(e.weight >= STRONG for e in v.evidence)
+
     def _escalate(self, v: Verdict) -> bool:
-        strong = any(e.weight >= STRONG for e in v.evidence)
-        return v.error is None and not strong and self.lo_c <= v.p_ai < self.hi_c
+        return self._by_model(v) and self.lo_c <= v.p_ai < self.hi_c
 
     def check(self, inputs: Any) -> Verdict | list[Verdict]:
         if isinstance(inputs, (list, tuple)):
@@ -389,7 +393,7 @@ class Cascade:
                     d.reason += f" (escalated: the fast tier was unsure, P(ai) = {v.p_ai:.2f})"
                     yield d
                 else:
-                    if v.error is None and not any(e.weight >= STRONG for e in v.evidence):
+                    if self._by_model(v):
                         v.evidence = [Evidence("cascade", f"the fast tier's P(ai) = {v.p_ai:.2f} is outside its "
                                                           f"escalation range [{self.lo_c:.2f}, {self.hi_c:.2f}): "
                                                           "it decided", 0.0)] + v.evidence

@@ -39,7 +39,7 @@ from artcheck.lab.calibration import TARGET_HUMAN_FPR, choose_calibration, cross
 from artcheck.lab.card import _card_numbers
 from artcheck.lab.folds import held_out_summary
 from artcheck.lab.heads import fit_head, source_weights
-from artcheck.lab.pool import (AUG_VARIANT, ROBUST_VARIANT, _robust, feature_views, holdout_units,
+from artcheck.lab.pool import (AUG_VARIANT, ROBUST_VARIANT, _robust, columns, feature_views, holdout_units,
                                training_manifest, training_table)
 
 LAMBDA = 0.5                # weight of the label in the soft target; the rest is the default's P(ai)
@@ -129,6 +129,11 @@ def _bal_acc(y, p, src):
     return s["pooled"]["balanced_accuracy"], s["macro"]["balanced_accuracy"]
 
 
+def _sent_on(p_fast: np.ndarray, escalate) -> np.ndarray:
+    """Which images the cascade hands to the default: the fast tier's P(ai) inside ``[lo, hi)``."""
+    return (p_fast >= escalate[0]) & (p_fast < escalate[1])
+
+
 def choose_cascade(y, src, p_fast, p_default, fast_band, max_loss: float = CASCADE_MAX_LOSS) -> dict:
     """The narrowest ``[lo, hi)`` (containing the fast tier's own band) where the fast tier hands
     the image to the default, such that the cascade's held-out balanced accuracy at 0.5, pooled
@@ -138,7 +143,7 @@ def choose_cascade(y, src, p_fast, p_default, fast_band, max_loss: float = CASCA
     best = None
     for lo in grid[grid <= fast_band[0]]:
         for hi in grid[grid >= fast_band[1]]:
-            esc = (p_fast >= lo) & (p_fast < hi)
+            esc = _sent_on(p_fast, (lo, hi))
             p = np.where(esc, p_default, p_fast)
             acc = _bal_acc(y, p, src)
             if all(a >= r - max_loss for a, r in zip(acc, ref)) and (best is None or esc.mean() < best[0]):
@@ -146,7 +151,7 @@ def choose_cascade(y, src, p_fast, p_default, fast_band, max_loss: float = CASCA
     if best is None:          # nothing short of sending every image on
         best = (1.0, 0.0, 1.0, ref)
     share, lo, hi, acc = best
-    esc = (p_fast >= lo) & (p_fast < hi)
+    esc = _sent_on(p_fast, (lo, hi))
     return {"escalate": [lo, hi], "escalated_share": share, "max_loss": max_loss,
             "balanced_accuracy": {"pooled": acc[0], "macro": acc[1]},
             "default_balanced_accuracy": {"pooled": ref[0], "macro": ref[1]},
@@ -168,8 +173,9 @@ def _compare(student: dict, teacher: dict) -> dict:
 def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/assets/fast", teacher: str = "default",
                lam: float = LAMBDA, C: float = STUDENT_C, version: str = "0.1.0", progress: bool | None = None,
                export: bool = False) -> dict:
-    """Export the student graph (when ``out`` has none, or ``export``), measure the student, the default and the cascade held out by source,
-    fit the shipped head on every image, and write detector.json, head.json and MODEL_CARD.md."""
+    """Export the student graph (when ``out`` has none, or ``export``), measure the student, the
+    default and the cascade held out by source, fit the shipped head on every image, and write
+    detector.json, head.json and MODEL_CARD.md."""
     from artcheck.detect.backbones import get_backbone
     from artcheck.lab.build_detector import DEFAULT_RECIPE
     from artcheck.lab.card import bundled_sample_scores
@@ -211,15 +217,14 @@ def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/as
     default_held_out = {"held_out": held_out_summary(y, p_def, src, tcfg["uncertain_band"][1]),
                         "held_out_robust": held_out_summary(y, p_def_rob, src, tcfg["uncertain_band"][1])}
     cascade = choose_cascade(y, src, p_fast, p_def, (lo, hi))
-    esc = (p_fast >= cascade["escalate"][0]) & (p_fast < cascade["escalate"][1])
-    cascade["robust_balanced_accuracy"] = dict(zip(("pooled", "macro"), _bal_acc(y, np.where(
-        (p_fast_rob >= cascade["escalate"][0]) & (p_fast_rob < cascade["escalate"][1]), p_def_rob, p_fast_rob), src)))
-    cascade["robust_escalated_share"] = float(((p_fast_rob >= cascade["escalate"][0])
-                                               & (p_fast_rob < cascade["escalate"][1])).mean())
+    esc, esc_rob = _sent_on(p_fast, cascade["escalate"]), _sent_on(p_fast_rob, cascade["escalate"])
+    cascade["robust_balanced_accuracy"] = dict(zip(("pooled", "macro"),
+                                                   _bal_acc(y, np.where(esc_rob, p_def_rob, p_fast_rob), src)))
+    cascade["robust_escalated_share"] = float(esc_rob.mean())
     cascade["escalated_by_label"] = {"ai": float(esc[y == 1].mean()), "human": float(esc[y == 0].mean())}
 
     say("the shipped head: every image, soft targets from the shipped default")
-    t_all = lam * y + (1 - lam) * thead.proba_ai(tviews["clean"][:, _columns(tcfg)])
+    t_all = lam * y + (1 - lam) * thead.proba_ai(tviews["clean"][:, columns(tcfg["feature_columns"])])
     head = soft_probe([sviews["clean"], sviews["aug1"]], y, t_all, src, C)
     head.platt = s_map
     head.meta = {"features": "MobileNetV2 taps (mean, std)", "lambda": lam, "C": C, "teacher": tcfg.get("version")}
@@ -246,7 +251,3 @@ def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/as
     (out / "MODEL_CARD.md").write_text(fast_card(config))
     return config
 
-
-def _columns(cfg: dict):
-    ranges = cfg.get("feature_columns")
-    return np.concatenate([np.arange(a, b) for a, b in ranges]) if ranges else slice(None)
