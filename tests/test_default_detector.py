@@ -82,3 +82,19 @@ def test_the_readme_states_the_demo_counts_the_build_recorded():
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert f"gets {c['right']} of the {c['n']} without provenance right" in readme
     assert f"{len(c['wrong'])} wrong" in readme and f"{len(c['uncertain'])} uncertain" in readme
+
+
+def test_the_cards_list_every_cpu_kind_they_were_checked_on():
+    import copy
+
+    from artcheck.lab.card import cpu_lines
+
+    for folder in ("default", "fast"):
+        cfg = json.loads((ASSETS / folder / "detector.json").read_text())
+        card = (ASSETS / folder / "MODEL_CARD.md").read_text()
+        assert cfg["cpu_checks"], f"{folder}: run benchmarks/cpu_kinds.py"
+        for c in cfg["cpu_checks"]:
+            assert c["within_tolerance"] and f"| {c['cpu']['model']} | {' '.join(c['cpu']['flags'])} |" in card
+        moved = copy.deepcopy(cfg["cpu_checks"][:1])
+        moved[0].update(largest_drift_from_card=0.01, within_tolerance=False)
+        assert "OUT OF tolerance" in "\n".join(cpu_lines(moved))

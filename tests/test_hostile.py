@@ -116,8 +116,28 @@ def test_watermark_reader_in_strips_equals_the_whole_image():
 
     rng = np.random.default_rng(0)
     img = wm.embed(Image.fromarray(rng.integers(0, 255, (700, 523, 3), dtype=np.uint8)))   # > one strip
-    assert np.array_equal(wm.decode_scores(img, 136), whole(img, 136))
+    assert np.array_equal(wm.decode_scores(img, 136, max_blocks=None), whole(img, 136))
     assert wm.bit_accuracy(img) > 0.95
+    # the bounded read (the default) is the whole-image read of its top block rows
+    top = img.crop((0, 0, img.width, -(-wm.MAX_BLOCKS // (img.width // 8)) * 8))
+    assert top.height < img.height and np.array_equal(wm.decode_scores(img, 136), whole(top, 136))
+
+
+def test_watermark_read_is_bounded_and_still_finds_the_mark_on_a_large_image():
+    from artcheck.provenance import watermark as wm
+
+    rng = np.random.default_rng(1)
+    base = Image.fromarray(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)).resize((2000, 1500))
+    marked = wm.embed(base)
+    assert wm.bit_accuracy(marked) > 0.95 and wm.bit_accuracy(base) < wm.MATCH_BIT_ACCURACY
+    seen = []
+    real_crop = Image.Image.crop
+    Image.Image.crop = lambda self, box=None: seen.append(box) or real_crop(self, box)
+    try:
+        wm.decode_scores(marked, 136)
+    finally:
+        Image.Image.crop = real_crop
+    assert max(b[3] for b in seen) <= -(-wm.MAX_BLOCKS // (2000 // 8)) * 8 < 1500   # top rows only
 
 
 # -- the server -------------------------------------------------------------------------------

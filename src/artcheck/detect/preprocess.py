@@ -105,7 +105,7 @@ class TrainingNormalisation:
 
         side = min(img.size)
         left, top = (img.width - side) // 2, (img.height - side) // 2
-        img = img.convert("RGB").crop((left, top, left + side, top + side))
+        img = (img if img.mode == "RGB" else img.convert("RGB")).crop((left, top, left + side, top + side))
         img = img.resize((self.size, self.size), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         img.save(buf, format="WEBP", quality=self.webp_quality)

@@ -106,6 +106,26 @@ def arithmetic_lines(cfg: dict) -> list[str]:
     return lines
 
 
+def cpu_lines(checks: list[dict] | None) -> list[str]:
+    """The card's per-CPU table, from ``benchmarks/cpu_kinds.py`` (one row per CPU kind it ran on)."""
+    from artcheck.detect.arithmetic import P_AI_TOLERANCE
+
+    if not checks:
+        return []
+    lines = ["", "## Checked on these CPUs",
+             "`python benchmarks/cpu_kinds.py` on each CPU kind it was run on: the bundled samples rescored with "
+             f"the path the probe chose there, against this card's scores (tolerance {P_AI_TOLERANCE:g}).", "",
+             "| CPU | flags | path chosen | P(ai) deviation from the float64 reference, per path | largest drift from "
+             "this card's sample scores | forward-only images/s, per path |", "|---|---|---|---|---|---|"]
+    for c in checks:
+        devs = ", ".join(f"{k} {v:.1e}" for k, v in (c.get("deviation") or {}).items()) or "– (one path)"
+        fwd = ", ".join(f"{k} {v:.2f}" for k, v in c["forward_images_per_s"].items())
+        lines.append(f"| {c['cpu']['model']} | {' '.join(c['cpu']['flags']) or 'none listed'} | {c.get('path', 'as stored')} "
+                     f"| {devs} | {c['largest_drift_from_card']:.1e} ({'within' if c['within_tolerance'] else 'OUT OF'} "
+                     f"tolerance) | {fwd} |")
+    return lines
+
+
 def speed_lines(speed: dict | None) -> list[str]:
     """The card's speed section, from ``benchmarks/check_speed.py --card DIR`` (absent until it is run)."""
     if not speed or "cpu" not in speed:
@@ -303,7 +323,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         "The recipe was chosen by held-out comparison on the same pool: `python benchmarks/recipes.py`, table in "
         "docs/benchmarks.md.",
     ]
-    lines += arithmetic_lines(cfg)
+    lines += arithmetic_lines(cfg) + cpu_lines(cfg.get("cpu_checks"))
     table = cfg.get("training_table")
     lines += ["", "## Training data",
               f"{cfg['n_images']} images from {len(cfg['training_data'])} sources, each normalised as wild-dev's were "
@@ -485,7 +505,7 @@ def fast_card(cfg: dict) -> str:
         lines += ["", "## The bundled samples", "Model score alone (no provenance):", "",
                   "| file | label | P(ai) | verdict |", "|---|---|---|---|"]
         lines += [f"| {s['file']} | {s['label']} | {s['p_ai']:.3f} | {verdict(s['p_ai'])} |" for s in samples]
-    lines += [*speed_lines(cfg.get("speed")), "", "## Known limits",
+    lines += [*cpu_lines(cfg.get("cpu_checks")), *speed_lines(cfg.get("speed")), "", "## Known limits",
               "- Weaker than the default held out (table above): use it where speed matters more than the last errors, "
               "or through `--cascade`, which sends its unsure cases to the default.",
               "- Sources held out below 0.6 at 0.5: " + (", ".join(
