@@ -118,7 +118,7 @@ def cpu_lines(checks: list[dict] | None) -> list[str]:
              "| CPU | flags | path chosen | P(ai) deviation from the float64 reference, per path | largest drift from "
              "this card's sample scores | forward-only images/s, per path |", "|---|---|---|---|---|---|"]
     for c in checks:
-        devs = ", ".join(f"{k} {v:.1e}" for k, v in (c.get("deviation") or {}).items()) or "– (one path)"
+        devs = ", ".join(f"{k} {v:.1e}" for k, v in (c.get("deviation") or {}).items()) or "– (one path, no float64 reference)"
         fwd = ", ".join(f"{k} {v:.2f}" for k, v in c["forward_images_per_s"].items())
         lines.append(f"| {c['cpu']['model']} | {' '.join(c['cpu']['flags']) or 'none listed'} | {c.get('path', 'as stored')} "
                      f"| {devs} | {c['largest_drift_from_card']:.1e} ({'within' if c['within_tolerance'] else 'OUT OF'} "
