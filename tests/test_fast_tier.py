@@ -100,6 +100,40 @@ def test_the_cascade_decides_with_the_fast_tier_where_it_is_sure():
     assert det.escalated == sum(v.model["name"] == "artcheck-default" for v in out)
 
 
+def test_the_cascade_reads_each_file_once_and_decides_as_when_it_read_them_twice(monkeypatch):
+    import artcheck.detect.detector as detector
+
+    det = load_detector("cascade")
+    assert det.shares_input
+    files = sorted(str(p) for p in (ASSETS / "samples").iterdir())
+    reads: list = []
+    real = detector.load_image
+    monkeypatch.setattr(detector, "load_image", lambda item, **kw: reads.append(item) or real(item, **kw))
+    shared = [v.to_dict() for v in det.check(files)]
+    assert sorted(reads) == files                              # once each
+    sent_on = sum(v["model"]["name"] == "artcheck-default" for v in shared)
+    assert sent_on > 0
+    reads.clear()
+    monkeypatch.setattr(Cascade, "shares_input", property(lambda self: False))
+    again = [v.to_dict() for v in det.check(files)]
+    assert len(reads) == len(files) + sent_on                  # the default reads what it is sent
+    assert shared == again                                     # the same pixels, evidence and verdicts
+    # provenance decides without the default, and still names the family, as the default would
+    import io
+
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a castle\nSteps: 20, Sampler: Euler a, Model hash: 1fe6c7ec54, Model: juggernautXL_v9")
+    buf = io.BytesIO()
+    Image.open(ASSETS / "samples" / "human-anime-sprite.png").convert("RGB").save(buf, format="PNG", pnginfo=info)
+    v = det.check(buf.getvalue())
+    assert v.verdict == "ai" and v.model["name"] == "artcheck-fast"
+    assert (v.family, v.family_source) == ("sdxl", "provenance: A1111 Model: juggernautXL_v9")
+    assert "Family: the sdxl family, certain" in v.reason and v.evidence[-1].kind == "model"
+
+
 def test_the_api_and_the_cli_offer_the_tiers(tmp_path):
     from fastapi.testclient import TestClient
 

@@ -84,6 +84,11 @@ class _Prepared:
     evidence: list[Evidence]
     out_of_scope: str | None = None     # why the model cannot judge this input (detect.quality)
     named_family: tuple[str, str] | None = None   # (family, what names it) from provenance
+    provenance_family: tuple[str, str] | None = None   # the same, whether or not this detector shows families
+    # kept only for a cascade that hands this image on (``Detector._rows(keep=True)``): the input
+    # after the training normalisation and its original size
+    normalised: Image.Image | None = None
+    size: tuple[int, int] | None = None
 
 
 class Detector:
@@ -219,9 +224,18 @@ class Detector:
 
         Items are paths, bytes, PIL images, or ``(name, bytes)`` pairs (bytes read elsewhere, with
         the name their verdict should carry)."""
+        for batch in self._rows(inputs, batch_size, workers, prefetch, max_pixels):
+            yield from self._verdicts(batch)
+
+    def _rows(self, inputs: Iterable[Any], batch_size: int, workers: int, prefetch: int, max_pixels: int,
+              keep: bool = False) -> Iterator[list[tuple]]:
+        """Batches of ``(label, _Prepared or None, model input or None, error or None)``, decoded
+        ahead of the consumer by a thread pool. ``keep``: each _Prepared also holds its normalised
+        image, for a cascade that hands it on to another detector (``from_normalised``)."""
         # Pixels decoded and held at full resolution at once, over all decoding threads: one
         # image at the pixel limit, or several smaller ones (twenty 80-megapixel files: one at a time)
         budget = PixelBudget(max(max_pixels, 1))
+        normalise = getattr(self.preprocess, "normalisation", None) if keep else None
 
         def prepare(item):
             # Everything that needs the full-resolution image (provenance, the model's resize)
@@ -237,12 +251,19 @@ class Detector:
             try:
                 loaded = load_image(item, name=given, max_pixels=max_pixels, reserve=budget.reserve)
                 prepared = _Prepared(loaded.summary(), collect_evidence(loaded) if self.provenance else [])
-                arr = self.preprocess.to_uint8(loaded.image)     # its normalisation (if any), then its resize
+                if normalise is not None:        # the same pixels to_uint8 would make, the normalised image kept
+                    prepared.normalised = normalise(loaded.image)
+                    prepared.size = (loaded.width, loaded.height)
+                    arr = self.preprocess.inner.to_uint8(prepared.normalised)
+                else:
+                    arr = self.preprocess.to_uint8(loaded.image)     # its normalisation (if any), then its resize
                 if self.input_check:
                     prepared.out_of_scope = out_of_scope(loaded.width, loaded.height, arr)
-                if self.provenance and self.family_head is not None:
+                if self.provenance:
                     from artcheck.detect.attribution import family_from_provenance
-                    prepared.named_family = family_from_provenance(loaded.info)
+                    prepared.provenance_family = family_from_provenance(loaded.info)
+                    # shown only by a detector with attribution (a cascade adds it to the fast tier's rows)
+                    prepared.named_family = prepared.provenance_family if self.family_head is not None else None
                 del loaded
                 return label, prepared, arr, None
             except ImageError as e:
@@ -275,14 +296,30 @@ class Detector:
         while (batch := batches.get()) is not stop:
             if isinstance(batch, BaseException):
                 raise batch
-            ok = [b for b in batch if b[3] is None]
-            probs = iter(self._score_batch([b[2] for b in ok]))
-            for label, loaded, _arr, err in batch:
-                if err:
-                    yield self._error(label, err)
-                    continue
-                p = next(probs)
-                yield self._error(label, p) if isinstance(p, str) else self._fuse(label, loaded, *p)
+            yield batch
+
+    def _verdicts(self, batch: list[tuple]) -> Iterator[Verdict]:
+        """One batch of ``_rows`` scored in one backbone pass and fused, in order."""
+        ok = [b for b in batch if b[3] is None]
+        probs = iter(self._score_batch([b[2] for b in ok]))
+        for label, prepared, _arr, err in batch:
+            if err:
+                yield self._error(label, err)
+                continue
+            p = next(probs)
+            yield self._error(label, p) if isinstance(p, str) else self._fuse(label, prepared, *p)
+
+    def from_normalised(self, label: str, prepared: "_Prepared") -> tuple:
+        """A row of another detector's ``_rows(keep=True)`` made into this detector's row, without
+        reading the file again: its evidence, its normalised image through this model's own resize.
+        Only for a detector with the same input normalisation and provenance setting."""
+        arr = self.preprocess.inner.to_uint8(prepared.normalised)
+        mine = _Prepared(prepared.summary, prepared.evidence)
+        if self.input_check:
+            mine.out_of_scope = out_of_scope(*prepared.size, arr)
+        if self.provenance and self.family_head is not None:
+            mine.named_family = prepared.provenance_family
+        return label, mine, arr, None
 
     def _score_batch(self, arrays: list[np.ndarray]) -> list:
         """(P(ai), family probabilities) for each array, or the reason it could not be scored: a
@@ -361,6 +398,17 @@ class Cascade:
     def _escalate(self, v: Verdict) -> bool:
         return self._by_model(v) and self.lo_c <= v.p_ai < self.hi_c
 
+    def _provenance_family(self, v: Verdict, prepared: "_Prepared | None") -> None:
+        """A verdict the fast tier keeps gets the family its provenance names, as the default would
+        give it (the fast tier has no attribution head, but a named model needs none)."""
+        if (prepared is None or prepared.provenance_family is None or v.verdict not in (AI, UNCERTAIN)
+                or self.default.family_head is None):
+            return
+        v.family, _, v.family_source, ev = self.default._family(
+            _Prepared({}, [], named_family=prepared.provenance_family), None)
+        v.evidence = v.evidence[:-1] + [ev] + v.evidence[-1:]          # before the model's line, as _fuse puts it
+        v.reason += f"{FAMILY_SENTENCE}{ev.detail}"
+
     def check(self, inputs: Any) -> Verdict | list[Verdict]:
         if isinstance(inputs, (list, tuple)):
             return list(self.check_many(inputs))
@@ -368,22 +416,44 @@ class Cascade:
 
     __call__ = Detector.__call__
 
+    @property
+    def shares_input(self) -> bool:
+        """Whether an image the fast tier sends on reaches the default without being read again:
+        both tiers normalise inputs the same way and read the same provenance."""
+        f, d = self.fast, self.default
+        name = f.config.get("input_normalisation")
+        return name is not None and name == d.config.get("input_normalisation") and f.provenance == d.provenance
+
     def check_many(self, inputs: Iterable[Any], batch_size: int = 16, workers: int = 2, prefetch: int = 2,
                    max_pixels: int = MAX_PIXELS, chunk: int = 64) -> Iterator[Verdict]:
-        """Chunks of ``chunk`` inputs: the fast tier checks all of them, the default the unsure ones
-        (each file is read again for it; only a chunk's inputs are held)."""
+        """Chunks of ``chunk`` inputs: the fast tier checks all of them, the default the unsure ones.
+        Where the tiers share their input normalisation (``shares_input``), each file is read,
+        checked for provenance and normalised once, and the default gets the normalised image
+        (the same pixels it would have made itself); otherwise it reads the file again. Only a
+        chunk's inputs are held."""
         from itertools import islice
 
+        share = self.shares_input
         it = iter(inputs)
         size = 1                 # 1, 2, 4 ... chunk: the first verdict comes at once
         while items := list(islice(it, size)):
             size = min(chunk, size * 2)
-            fast = list(self.fast.check_many(items, batch_size, workers, prefetch, max_pixels))
+            rows: list[tuple] = []
+            fast: list[Verdict] = []
+            for batch in self.fast._rows(items, batch_size, workers, prefetch, max_pixels, keep=share):
+                rows += batch                   # scored while the next batch decodes
+                fast += self.fast._verdicts(batch)
             todo = [i for i, v in enumerate(fast) if self._escalate(v)]
             self.seen += len(items)
             self.escalated += len(todo)
-            later = dict(zip(todo, self.default.check_many([items[i] for i in todo], batch_size, workers, prefetch,
-                                                           max_pixels))) if todo else {}
+            if todo and share:
+                handed = [self.default.from_normalised(rows[i][0], rows[i][1]) for i in todo]
+                decided = [v for k in range(0, len(handed), batch_size)
+                           for v in self.default._verdicts(handed[k:k + batch_size])]
+            elif todo:
+                decided = list(self.default.check_many([items[i] for i in todo], batch_size, workers, prefetch,
+                                                       max_pixels))
+            later = dict(zip(todo, decided)) if todo else {}
             for i, v in enumerate(fast):
                 if i in later:
                     d = later[i]
@@ -393,6 +463,7 @@ class Cascade:
                     d.reason += f" (escalated: the fast tier was unsure, P(ai) = {v.p_ai:.2f})"
                     yield d
                 else:
+                    self._provenance_family(v, rows[i][1])
                     if self._by_model(v):
                         v.evidence = [Evidence("cascade", f"the fast tier's P(ai) = {v.p_ai:.2f} is outside its "
                                                           f"escalation range [{self.lo_c:.2f}, {self.hi_c:.2f}): "
