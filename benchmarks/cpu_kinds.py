@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,13 @@ from artcheck.data.synthetic import make_image
 from artcheck.detect.arithmetic import P_AI_TOLERANCE, cpu_info
 from artcheck.detect.detector import DETECTOR_FILE, load_detector
 from artcheck.lab.card import bundled_sample_scores, store_in_card
+from check_speed import forward_speed  # benchmarks/, run as a script
 
 
-def forward_speed(det, seconds: float, batch: int = 16) -> float:
+def forward_images_per_s(det, seconds: float, batch: int = 16) -> float:
+    """check_speed's forward-only figure, on the same generated arrays."""
     arrays = np.stack([det.backbone.preprocess.to_uint8(make_image("ai", i, size=512)) for i in range(batch)])
-    det._p_ai(arrays)                                   # warm-up
-    n, t = 0, time.perf_counter()
-    while time.perf_counter() - t < seconds:
-        det._p_ai(arrays)
-        n += batch
-    return round(n / (time.perf_counter() - t), 2)
+    return round(forward_speed(det, arrays, batch, seconds), 2)
 
 
 def check_folder(folder: Path, seconds: float) -> dict:
@@ -52,9 +48,9 @@ def check_folder(folder: Path, seconds: float) -> dict:
         entry["forward_images_per_s"] = {}
         for name in det.backbone.spec.arithmetic:
             det.backbone = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic=name)
-            entry["forward_images_per_s"][name] = forward_speed(det, seconds)
+            entry["forward_images_per_s"][name] = forward_images_per_s(det, seconds)
     else:
-        entry["forward_images_per_s"] = {"as stored": forward_speed(det, seconds)}
+        entry["forward_images_per_s"] = {"as stored": forward_images_per_s(det, seconds)}
     return entry
 
 

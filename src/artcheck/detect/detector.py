@@ -83,8 +83,9 @@ class _Prepared:
     summary: dict[str, Any]
     evidence: list[Evidence]
     out_of_scope: str | None = None     # why the model cannot judge this input (detect.quality)
-    named_family: tuple[str, str] | None = None   # (family, what names it) from provenance
-    provenance_family: tuple[str, str] | None = None   # the same, whether or not this detector shows families
+    # (family, what names it) from provenance; shown only by a detector with attribution (a cascade
+    # adds it to the rows its fast tier keeps)
+    provenance_family: tuple[str, str] | None = None
     # kept only for a cascade that hands this image on (``Detector._rows(keep=True)``): the input
     # after the training normalisation and its original size
     normalised: Image.Image | None = None
@@ -156,8 +157,8 @@ class Detector:
         """(family, family_p, family_source, evidence or None): provenance first, then the head."""
         from artcheck.detect.attribution import UNKNOWN
 
-        if prepared.named_family:
-            fam, named = prepared.named_family
+        if prepared.provenance_family and self.family_head is not None:
+            fam, named = prepared.provenance_family
             return fam, None, f"provenance: {named}", Evidence(
                 "family", f"the {fam} family, certain: the provenance names the model ({named})", 0.0)
         if fam_p is None or self.family_head is None:
@@ -262,8 +263,6 @@ class Detector:
                 if self.provenance:
                     from artcheck.detect.attribution import family_from_provenance
                     prepared.provenance_family = family_from_provenance(loaded.info)
-                    # shown only by a detector with attribution (a cascade adds it to the fast tier's rows)
-                    prepared.named_family = prepared.provenance_family if self.family_head is not None else None
                 del loaded
                 return label, prepared, arr, None
             except ImageError as e:
@@ -314,11 +313,9 @@ class Detector:
         reading the file again: its evidence, its normalised image through this model's own resize.
         Only for a detector with the same input normalisation and provenance setting."""
         arr = self.preprocess.inner.to_uint8(prepared.normalised)
-        mine = _Prepared(prepared.summary, prepared.evidence)
+        mine = _Prepared(prepared.summary, prepared.evidence, provenance_family=prepared.provenance_family)
         if self.input_check:
             mine.out_of_scope = out_of_scope(*prepared.size, arr)
-        if self.provenance and self.family_head is not None:
-            mine.named_family = prepared.provenance_family
         return label, mine, arr, None
 
     def _score_batch(self, arrays: list[np.ndarray]) -> list:
@@ -405,7 +402,7 @@ class Cascade:
                 or self.default.family_head is None):
             return
         v.family, _, v.family_source, ev = self.default._family(
-            _Prepared({}, [], named_family=prepared.provenance_family), None)
+            _Prepared({}, [], provenance_family=prepared.provenance_family), None)
         v.evidence = v.evidence[:-1] + [ev] + v.evidence[-1:]          # before the model's line, as _fuse puts it
         v.reason += f"{FAMILY_SENTENCE}{ev.detail}"
 
