@@ -97,21 +97,33 @@ def top_ece(p: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
     return float(total)
 
 
-def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True,
-            C: float = C, lofo: bool = True) -> dict:
-    """Held-out attribution figures (see the module docstring) and the fitted temperature and threshold
-    (``lofo=False``: the folds only, for comparing settings)."""
+def heldout_logits(X: np.ndarray, fam: np.ndarray, units: np.ndarray, fit_logits, classes: list[str],
+                   progress: bool = True) -> np.ndarray:
+    """(N, len(classes)) logits of each image from a model fitted without its fold (K folds over
+    hold-out units, stratified by family). ``fit_logits(train_idx, test_idx, classes)`` fits on the
+    training rows and returns the test rows' logits (-inf for a class the training rows lack)."""
     from artcheck.lab.folds import unit_folds
 
-    say = print if progress else (lambda *a, **k: None)
-    classes = sorted(set(fam))
     y_idx = np.array([classes.index(f) for f in fam])
     folds = unit_folds(y_idx, units, K, SEED)      # stratified by family, every unit on one side
     z = np.zeros((len(fam), len(classes)))
     for f in range(K):
         te = folds == f
-        say(f"attribution: fold {f + 1}/{K} ({te.sum()} images held out)", flush=True)
-        z[te] = _logits(fit_family_head(X[~te], fam[~te], src[~te], C), X[te], classes)
+        if progress:
+            print(f"attribution: fold {f + 1}/{K} ({te.sum()} images held out)", flush=True)
+        z[te] = fit_logits(np.flatnonzero(~te), np.flatnonzero(te), classes)
+    return z
+
+
+def head_fit(X: np.ndarray, fam: np.ndarray, src: np.ndarray, C: float = C):
+    """The shipped recipe as a ``fit_logits`` for :func:`heldout_logits`: the family head on ``X``."""
+    return lambda tr, te, classes: _logits(fit_family_head(X[tr], fam[tr], src[tr], C), X[te], classes)
+
+
+def heldout_metrics(z: np.ndarray, fam: np.ndarray, src: np.ndarray) -> dict:
+    """Temperature-calibrated held-out figures of logits ``z`` (columns: the sorted families)."""
+    classes = sorted(set(fam))
+    y_idx = np.array([classes.index(f) for f in fam])
     z = np.where(np.isfinite(z), z, -1e9)
     t = fit_temperature(lambda T: _softmax(z / T), y_idx)
     p = _softmax(z / t)
@@ -124,6 +136,22 @@ def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, 
     confusion = np.zeros((len(classes), len(classes)), int)
     for a, b in zip(y_idx, p.argmax(1)):
         confusion[a, b] += 1
+    return {"classes": classes, "temperature": t, "p": p, "top1": top1, "per_family": per_family,
+            "measured_families": measured,
+            "macro_top1": float(np.mean([per_family[c]["top1"] for c in measured])) if measured else None,
+            "macro_top3": float(np.mean([per_family[c]["top3"] for c in measured])) if measured else None,
+            "pooled_top1": float(top1.mean()), "pooled_top3": float(top3.mean()), "ece_top": top_ece(p, top1),
+            "confusion": confusion.tolist()}
+
+
+def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True,
+            C: float = C, lofo: bool = True) -> dict:
+    """Held-out attribution figures (see the module docstring) and the fitted temperature and threshold
+    (``lofo=False``: the folds only, for comparing settings)."""
+    say = print if progress else (lambda *a, **k: None)
+    classes = sorted(set(fam))
+    m = heldout_metrics(heldout_logits(X, fam, units, head_fit(X, fam, src, C), classes, progress), fam, src)
+    t, p, top1, measured = m.pop("temperature"), m.pop("p"), m.pop("top1"), m["measured_families"]
 
     # leave-one-family-out: a head without family c scores c's images
     lofo_top = {}
@@ -142,16 +170,12 @@ def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, 
 
     threshold = max((th for th in grid if known_top1(th) >= KEEP * base), default=0.0)
     unknown_rate = {c: float(np.mean(v < threshold)) for c, v in lofo_top.items()}
-    return {"classes": classes, "temperature": t, "open_threshold": float(threshold), "per_family": per_family,
-            "measured_families": measured,
-            "macro_top1": float(np.mean([per_family[c]["top1"] for c in measured])) if measured else None,
-            "macro_top3": float(np.mean([per_family[c]["top3"] for c in measured])) if measured else None,
-            "pooled_top1": float(top1.mean()), "pooled_top3": float(top3.mean()), "ece_top": top_ece(p, top1),
+    return {**m, "temperature": t, "open_threshold": float(threshold),
             "known_top1_with_rule": known_top1(threshold), "known_top1_without_rule": float(base),
             "lofo_unknown_rate": unknown_rate,
             "lofo_unknown_macro": (float(np.mean([unknown_rate[c] for c in measured])) if measured and lofo
                                    else None),
-            "confusion": confusion.tolist(), "k": K, "seed": SEED, "C": C, "n": int(len(fam))}
+            "k": K, "seed": SEED, "C": C, "n": int(len(fam))}
 
 
 def confusion_figure(m: dict, out: str | Path) -> None:
@@ -181,14 +205,21 @@ def confusion_figure(m: dict, out: str | Path) -> None:
     plt.close(fig)
 
 
+def attribution_rows(data: list[str]) -> list:
+    """The manifest rows the attribution head learns from: AI images whose generator the table names."""
+    from artcheck.families import family_of
+    from artcheck.lab.pool import training_manifest
+
+    return [r for r in training_manifest(data) if r.target == 1 and family_of(r.generator) != UNKNOWN]
+
+
 def attribution_pool(data: list[str], backbone_name: str = "clip-vit-b16", progress: bool | None = None):
     """(features at the detector's columns, families, sources, hold-out units) of the named AI images."""
     from artcheck.detect.backbones import get_backbone
     from artcheck.families import family_of
-    from artcheck.lab.pool import _features, holdout_units, training_manifest
+    from artcheck.lab.pool import _features, holdout_units
 
-    manifest = training_manifest(data)
-    rows = [r for r in manifest if r.target == 1 and family_of(r.generator) != UNKNOWN]
+    rows = attribution_rows(data)
     backbone = get_backbone(backbone_name, fetch=True)
     X = _features(backbone, backbone_name, [r.path for r in rows], "clean", None, progress)
     fam = np.array([family_of(r.generator) for r in rows])
