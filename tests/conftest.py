@@ -54,7 +54,7 @@ def add_family_head(folder, synth_dir) -> list[str]:
     X = det.backbone.features(np.stack([det.preprocess.to_uint8(load_image(r.path).image) for r in records]))
     fam = np.array(["flux" if i % 2 else "sdxl" for i in range(len(X))])
     head = fit_family_head(X, fam, np.array(["s"] * len(X)), C=1.0)
-    head.open_threshold = 0.0
+    head.open_threshold, head.open_rule = 0.0, "top_p"
     head.save(folder / "attribution.npz")
     cfg = json.loads((folder / "detector.json").read_text())
     cfg["attribution"] = "attribution.npz"

@@ -15,23 +15,38 @@ from artcheck.images import load_image
 from artcheck.provenance import collect_evidence
 
 
-def _head(classes=("flux", "sdxl"), d=4, threshold=0.6):
+def _head(classes=("flux", "sdxl"), d=4, threshold=0.6, rule="top_p"):
     coef = np.zeros((len(classes), d))
     for i in range(len(classes)):
         coef[i, i] = 4.0
-    return FamilyHead(list(classes), coef, np.zeros(len(classes)), np.zeros(d), np.ones(d), 1.0, threshold)
+    return FamilyHead(list(classes), coef, np.zeros(len(classes)), np.zeros(d), np.ones(d), 1.0, threshold, rule)
 
 
 def test_open_set_answers_unknown_when_no_family_is_probable(tmp_path):
     head = _head()
-    p = head.proba(np.array([[1.0, 0, 0, 0], [0.0, 0, 0, 0]]))
-    assert head.answer(p[0])[0] == "flux"              # 4 logits apart: 0.98
-    fam, top = head.answer(p[1])                       # even odds: below the 0.6 threshold
-    assert fam == UNKNOWN and top[0][1] == pytest.approx(0.5)
+    z = head.logits(np.array([[1.0, 0, 0, 0], [0.0, 0, 0, 0]]))
+    assert head.answer(z[0])[0] == "flux"              # 4 logits apart: 0.98
+    fam, top, score = head.answer(z[1])                # even odds: below the 0.6 threshold
+    assert fam == UNKNOWN and top[0][1] == pytest.approx(0.5) and score == pytest.approx(0.5)
     head.save(tmp_path / "a.npz")
     again = FamilyHead.load(tmp_path / "a.npz")
-    assert again.classes == head.classes and again.open_threshold == 0.6
+    assert again.classes == head.classes and again.open_threshold == 0.6 and again.open_rule == "top_p"
     assert np.allclose(again.proba(np.eye(4)), head.proba(np.eye(4)), atol=1e-6)
+
+
+def test_the_energy_rule_answers_unknown_when_every_family_logit_is_low(tmp_path):
+    """Energy T log sum exp(z / T): two images with the same probabilities (equal logits) but
+    different evidence; only the one with strong logits is named."""
+    head = _head(threshold=2.0, rule="energy")
+    strong, weak = head.logits(np.array([[1.0, 1.0, 0, 0], [0.0, 0, 0, 0]]))   # logits (4, 4) and (0, 0)
+    fam, top, score = head.answer(strong)
+    assert fam == "flux" and top[0][1] == pytest.approx(0.5) and score == pytest.approx(4 + np.log(2))
+    fam, top, score = head.answer(weak)
+    assert fam == UNKNOWN and top[0][1] == pytest.approx(0.5) and score == pytest.approx(np.log(2))
+    head.save(tmp_path / "e.npz")
+    assert FamilyHead.load(tmp_path / "e.npz").open_rule == "energy"
+    with pytest.raises(ValueError, match="open_rule"):
+        _head(rule="entropy").answer(strong)
 
 
 def test_a_head_naming_a_family_artcheck_does_not_know_is_refused(tmp_path):
@@ -184,6 +199,7 @@ def test_measure_holds_out_whole_sources_and_reports_per_family():
     assert m["measured_families"] == sorted(families) and m["n"] == 180
     assert m["macro_top1"] > 0.9 and m["pooled_top3"] == 1.0
     assert sum(map(sum, m["confusion"])) == 180
-    assert set(m["lofo_unknown_rate"]) == set(families)
+    assert set(m["lofo_unknown_rate"]) == set(families) and set(m["open_rules"]) == {"energy", "top_p"}
+    assert m["open_rule"] in m["open_rules"] and m["known_top1_with_rule"] >= 0.9 * m["known_top1_without_rule"]
     noise = measure(rng.normal(size=(180, 30)), fam, src, src, progress=False, lofo=False)
     assert noise["macro_top1"] < 0.6 and noise["lofo_unknown_macro"] is None

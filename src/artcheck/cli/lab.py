@@ -481,7 +481,7 @@ def build_attribution_cmd(
         _fail(e)
     out.print(f"held out by source, macro over the {len(m['measured_families'])} families with at least 3 sources: "
               f"top-1 {m['macro_top1']:.3f}, top-3 {m['macro_top3']:.3f}; a family never seen answered 'unknown' "
-              f"{m['lofo_unknown_macro']:.0%} of the time (open-set threshold {m['open_threshold']:.2f})")
+              f"{m['lofo_unknown_macro']:.0%} of the time (open-set rule {m['open_rule']}, threshold {m['open_threshold']:.2f})")
     out.print(f"wrote {model_dir}/attribution.npz; figures in detector.json and MODEL_CARD.md")
 
 

@@ -52,7 +52,7 @@ class Verdict:
     image: dict[str, Any] | None = None
     error: str | None = None
     # which generator family it looks like (detect.attribution): for ai and uncertain verdicts only,
-    # never part of the verdict; "unknown" when no family is probable enough
+    # never part of the verdict; "unknown" when its evidence for every family it knows is low
     family: str | None = None
     family_p: list[list] | None = None          # [[family, p], ...] top 3; None when named by provenance
     family_source: str | None = None            # "model", or the provenance that names the model
@@ -124,11 +124,11 @@ class Detector:
         return self.head.proba_ai(self.backbone.features(arrays)[:, self.columns])
 
     def _scores(self, arrays: np.ndarray) -> list[tuple[float, np.ndarray | None, str | None]]:
-        """(P(ai), family probabilities or None, why it looks like a screenshot or None) per array,
+        """(P(ai), family logits or None, why it looks like a screenshot or None) per array,
         from one backbone pass."""
         feats = self.backbone.features(arrays)[:, self.columns]
         p = self.head.proba_ai(feats)
-        fam = self.family_head.proba(feats) if self.family_head is not None else [None] * len(p)
+        fam = self.family_head.logits(feats) if self.family_head is not None else [None] * len(p)
         shot = (self.screenshot_check.why(feats) if self.screenshot_check is not None and self.input_check
                 else [None] * len(p))
         return [(float(a), f, s) for a, f, s in zip(p, fam, shot)]
@@ -153,7 +153,7 @@ class Detector:
             return AI
         return HUMAN if p < self.lo else UNCERTAIN
 
-    def _family(self, prepared: "_Prepared", fam_p: np.ndarray | None) -> tuple:
+    def _family(self, prepared: "_Prepared", fam_z: np.ndarray | None) -> tuple:
         """(family, family_p, family_source, evidence or None): provenance first, then the head."""
         from artcheck.detect.attribution import UNKNOWN
 
@@ -161,16 +161,18 @@ class Detector:
             fam, named = prepared.provenance_family
             return fam, None, f"provenance: {named}", Evidence(
                 "family", f"the {fam} family, certain: the provenance names the model ({named})", 0.0)
-        if fam_p is None or self.family_head is None:
+        if fam_z is None or self.family_head is None:
             return None, None, None, None
-        fam, top = self.family_head.answer(fam_p)
+        fam, top, score = self.family_head.answer(fam_z)
         listed = "; ".join(f"{f} {q:.2f}" for f, q in top)
+        head = self.family_head
+        low = (f"its evidence for any family it knows is low ({score:.2f} < {head.open_threshold:.2f})"
+               if head.open_rule == "energy" else f"no family is probable enough ({score:.2f} < {head.open_threshold:.2f})")
         detail = (f"looks most like the {fam} family ({top[0][1]:.2f}; top 3: {listed})" if fam != UNKNOWN else
-                  f"no family is probable enough (best {top[0][0]} {top[0][1]:.2f} < "
-                  f"{self.family_head.open_threshold:.2f}): unknown family, perhaps one it was not trained on")
+                  f"unknown family, perhaps one it was not trained on: {low}; top 3: {listed}")
         return fam, [[f, q] for f, q in top], "model", Evidence("family", detail + "; not part of the verdict", 0.0)
 
-    def _fuse(self, path: str, prepared: "_Prepared", p: float, fam_p: np.ndarray | None = None,
+    def _fuse(self, path: str, prepared: "_Prepared", p: float, fam_z: np.ndarray | None = None,
               screenshot: str | None = None) -> Verdict:
         evidence = prepared.evidence
         beyond = prepared.out_of_scope or screenshot     # why the model cannot judge it, if it cannot
@@ -193,7 +195,7 @@ class Detector:
         family = family_p = family_source = None
         if verdict in (AI, UNCERTAIN):
             # out of scope: the head's family means no more than its P(ai); provenance still names one
-            family, family_p, family_source, fam_ev = self._family(prepared, None if beyond else fam_p)
+            family, family_p, family_source, fam_ev = self._family(prepared, None if beyond else fam_z)
             if fam_ev is not None:
                 evidence = evidence + [fam_ev]
                 reason += f"{FAMILY_SENTENCE}{fam_ev.detail.removesuffix('; not part of the verdict')}"

@@ -13,7 +13,9 @@ family other than ``unknown`` are used. Measured, as the detector is, held out b
   families keep with the same rule.
 
 The open-set threshold is the largest that keeps the known families' held-out top-1 accuracy at
-90% of what it is without the rule (``KEEP``), chosen on these held-out scores.
+90% of what it is without the rule (``KEEP``), chosen on these held-out scores, for each open-set
+score of ``detect.attribution.open_score`` (the energy score and the top probability); the head
+keeps the one that answers a left-out family ``unknown`` more often.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artcheck.detect.attribution import UNKNOWN, FamilyHead
+from artcheck.detect.attribution import OPEN_RULES, UNKNOWN, FamilyHead, open_score, softmax
 
 C = 0.01            # regularisation of the multinomial logistic regression (standardised features)
 K, SEED = 5, 0
@@ -68,12 +70,6 @@ def fit_temperature(logp_fn, y_idx: np.ndarray) -> float:
         return float(-np.mean(np.log(np.clip(p[np.arange(len(y_idx)), y_idx], 1e-12, 1))))
 
     return float(minimize_scalar(nll, bounds=(0.05, 20), method="bounded").x)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def _logits(head: FamilyHead, X: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -125,8 +121,8 @@ def heldout_metrics(z: np.ndarray, fam: np.ndarray, src: np.ndarray) -> dict:
     classes = sorted(set(fam))
     y_idx = np.array([classes.index(f) for f in fam])
     z = np.where(np.isfinite(z), z, -1e9)
-    t = fit_temperature(lambda T: _softmax(z / T), y_idx)
-    p = _softmax(z / t)
+    t = fit_temperature(lambda T: softmax(z / T), y_idx)
+    p = softmax(z / t)
     top1 = p.argmax(1) == y_idx
     top3 = (np.argsort(-p, 1)[:, :3] == y_idx[:, None]).any(1)
     n_sources = {c: len(set(src[fam == c])) for c in classes}
@@ -144,38 +140,51 @@ def heldout_metrics(z: np.ndarray, fam: np.ndarray, src: np.ndarray) -> dict:
             "confusion": confusion.tolist()}
 
 
+def open_set(z: np.ndarray, top1: np.ndarray, fam: np.ndarray, measured: list[str], t: float,
+             lofo_z: dict[str, np.ndarray], rule: str) -> dict:
+    """The open-set threshold on ``rule``'s score (``detect.attribution.open_score``): the largest
+    that keeps the measured families' held-out top-1 at ``KEEP`` of what it is without a rule, and
+    how often each family left out of training is then answered ``unknown``."""
+    score = open_score(z, t, rule)
+    base = float(np.mean([top1[fam == c].mean() for c in measured])) if measured else float(top1.mean())
+
+    def known_top1(th: float) -> float:     # right and above the threshold, macro over measured families
+        ok = top1 & (score >= th)
+        return float(np.mean([ok[fam == c].mean() for c in (measured or sorted(set(fam)))]))
+
+    grid = np.unique(np.round(np.quantile(score, np.linspace(0.0, 0.95, 191)), 3))
+    threshold = float(max((th for th in grid if known_top1(th) >= KEEP * base), default=grid[0]))
+    rate = {c: float(np.mean(open_score(v, t, rule) < threshold)) for c, v in lofo_z.items()}
+    return {"threshold": threshold, "known_top1_with_rule": known_top1(threshold), "known_top1_without_rule": base,
+            "lofo_unknown_rate": rate,
+            "lofo_unknown_macro": float(np.mean([rate[c] for c in measured])) if measured and lofo_z else None}
+
+
 def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True,
             C: float = C, lofo: bool = True) -> dict:
-    """Held-out attribution figures (see the module docstring) and the fitted temperature and threshold
-    (``lofo=False``: the folds only, for comparing settings)."""
+    """Held-out attribution figures (see the module docstring), the fitted temperature, and the
+    open-set rule and threshold (``lofo=False``: the folds only, for comparing settings)."""
     say = print if progress else (lambda *a, **k: None)
     classes = sorted(set(fam))
-    m = heldout_metrics(heldout_logits(X, fam, units, head_fit(X, fam, src, C), classes, progress), fam, src)
-    t, p, top1, measured = m.pop("temperature"), m.pop("p"), m.pop("top1"), m["measured_families"]
+    z = heldout_logits(X, fam, units, head_fit(X, fam, src, C), classes, progress)
+    m = heldout_metrics(z, fam, src)
+    t, top1 = m.pop("temperature"), m.pop("top1")
+    m.pop("p")
 
     # leave-one-family-out: a head without family c scores c's images
-    lofo_top = {}
+    lofo_z = {}
     for c in classes if lofo else []:
         held = fam == c
         say(f"attribution: leave out {c} ({held.sum()} images)", flush=True)
-        head = fit_family_head(X[~held], fam[~held], src[~held], C)
-        lofo_top[c] = _softmax(np.where(np.isfinite(zz := _logits(head, X[held], classes)), zz, -1e9) / t).max(1)
-    conf = p.max(1)
-    base = np.mean([top1[fam == c].mean() for c in measured]) if measured else float(top1.mean())
-    grid = np.round(np.linspace(0.0, 0.95, 96), 3)
-
-    def known_top1(th: float) -> float:     # right and above the threshold, macro over measured families
-        ok = top1 & (conf >= th)
-        return float(np.mean([ok[fam == c].mean() for c in (measured or classes)]))
-
-    threshold = max((th for th in grid if known_top1(th) >= KEEP * base), default=0.0)
-    unknown_rate = {c: float(np.mean(v < threshold)) for c, v in lofo_top.items()}
-    return {**m, "temperature": t, "open_threshold": float(threshold),
-            "known_top1_with_rule": known_top1(threshold), "known_top1_without_rule": float(base),
-            "lofo_unknown_rate": unknown_rate,
-            "lofo_unknown_macro": (float(np.mean([unknown_rate[c] for c in measured])) if measured and lofo
-                                   else None),
-            "k": K, "seed": SEED, "C": C, "n": int(len(fam))}
+        lofo_z[c] = _logits(fit_family_head(X[~held], fam[~held], src[~held], C), X[held], classes)
+    rules = {r: open_set(z, top1, fam, m["measured_families"], t, lofo_z, r) for r in OPEN_RULES}
+    # the rule that answers a left-out family "unknown" more often, at the same cost to the known ones
+    rule = max(OPEN_RULES, key=lambda r: rules[r]["lofo_unknown_macro"] or 0.0) if lofo else "top_p"
+    chosen = rules[rule]
+    return {**m, "temperature": t, "open_rule": rule, "open_threshold": chosen["threshold"],
+            **{k: chosen[k] for k in ("known_top1_with_rule", "known_top1_without_rule", "lofo_unknown_rate",
+                                      "lofo_unknown_macro")},
+            "open_rules": rules, "k": K, "seed": SEED, "C": C, "n": int(len(fam))}
 
 
 def confusion_figure(m: dict, out: str | Path) -> None:
@@ -244,7 +253,7 @@ def build_attribution(model_dir: str | Path, data: list[str], progress: bool | N
     X = X[:, cols]
     m = measure(X, fam, src, units, progress is not False)
     head = fit_family_head(X, fam, src)
-    head.temperature, head.open_threshold = m["temperature"], m["open_threshold"]
+    head.temperature, head.open_threshold, head.open_rule = m["temperature"], m["open_threshold"], m["open_rule"]
     head.save(folder / "attribution.npz")
     m["data"] = list(data)
     m["command"] = "artcheck build-attribution --model DIR " + " ".join(f"--data {d}" for d in data)

@@ -223,6 +223,21 @@ def screenshot_lines(m: dict | None) -> list[str]:
             f"is affected. Images it never trained on called screenshots: {unseen}. Reproduce: `{m['command']}`."]
 
 
+def open_rule_text(m: dict, rule: str | None = None) -> str:
+    rule = rule or m.get("open_rule", "top_p")
+    th = m["open_rules"][rule]["threshold"] if "open_rules" in m else m["open_threshold"]
+    if rule == "energy":
+        return f"where the energy score T log sum exp(z / T) of the family logits is below {th:.2f}"
+    return f"below a top probability of {th:.2f}"
+
+
+def other_rules_text(m: dict) -> str:
+    others = [r for r in m.get("open_rules", {}) if r != m.get("open_rule")]
+    return "".join(f" The other rule measured, {open_rule_text(m, r)}, with its threshold chosen the same way, answers a "
+                   f"left-out family `unknown` {m['open_rules'][r]['lofo_unknown_macro']:.0%} of the time."
+                   for r in others if m["open_rules"][r]["lofo_unknown_macro"] is not None)
+
+
 def attribution_lines(m: dict | None) -> list[str]:
     """The card's family-attribution section, from ``artcheck build-attribution`` (lab.attribution)."""
     if not m:
@@ -236,10 +251,10 @@ def attribution_lines(m: dict | None) -> list[str]:
              f"({m['k']} folds over hold-out units), temperature-calibrated (T = {m['temperature']:.2f}); top-probability "
              f"ECE {m['ece_top']:.3f}. Macro over the {len(m['measured_families'])} families with at least 3 sources: "
              f"top-1 **{m['macro_top1']:.3f}**, top-3 **{m['macro_top3']:.3f}** (pooled {m['pooled_top1']:.3f} / "
-             f"{m['pooled_top3']:.3f}). Open set: below P = {m['open_threshold']:.2f} the answer is `unknown`; with "
+             f"{m['pooled_top3']:.3f}). Open set: {open_rule_text(m)} the answer is `unknown`; with "
              f"that rule the measured families keep {m['known_top1_with_rule']:.3f} top-1 (without it "
              f"{m['known_top1_without_rule']:.3f}), and a family left out of training entirely is answered `unknown` "
-             f"{m['lofo_unknown_macro']:.0%} of the time (macro over the measured families).", "",
+             f"{m['lofo_unknown_macro']:.0%} of the time (macro over the measured families)." + other_rules_text(m), "",
              "| family | n | sources | top-1 | top-3 | left out entirely: answered unknown |", "|---|---|---|---|---|---|"]
     for c, r in fams.items():
         mark = "" if c in m["measured_families"] else " (fewer than 3 sources: not in the macro)"
