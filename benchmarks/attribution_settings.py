@@ -1,6 +1,6 @@
 """Family attribution: which regularisation and feature set, held out by source (issue 27).
 
-    python benchmarks/attribution_settings.py      # about 10 minutes here; benchmarks/results/attribution_settings.json
+    python benchmarks/attribution_settings.py      # about 5 minutes here once the features are cached; benchmarks/results/attribution_settings.json
 
 The same 5 folds over hold-out units as ``artcheck build-attribution`` (lab.attribution.measure
 without its leave-one-family-out part), on the shipped pool's named AI images. Rows: the
