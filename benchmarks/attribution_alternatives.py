@@ -1,6 +1,6 @@
 """Family attribution: methods other than the shipped head, held out by source (issue 27).
 
-    python benchmarks/attribution_alternatives.py    # about 25 minutes here once the pool's features are cached
+    python benchmarks/attribution_alternatives.py    # about 12 minutes here once the pool's features are cached
                                                      # -> benchmarks/results/attribution_alternatives.json
 
 The shipped head (a multinomial logistic regression on the detector's CLIP features) tells
@@ -37,6 +37,7 @@ from common import shipped_training_data, write_json  # noqa: E402
 
 from artcheck.lab.attribution import (C, _logits, attribution_pool, attribution_rows, fit_family_head,  # noqa: E402
                                       head_fit, heldout_logits, heldout_metrics)
+from artcheck.lab.pool import columns  # noqa: E402
 
 FORENSIC_C = 1.0            # 28 standardised features: little to overfit
 NAP_K = (10, 40)
@@ -87,7 +88,7 @@ def forensic_matrix(paths: list[str]) -> np.ndarray:
 
 def detector_columns() -> np.ndarray:
     cfg = json.loads((ROOT / "src" / "artcheck" / "assets" / "default" / "detector.json").read_text())
-    return np.concatenate([np.arange(a, b) for a, b in cfg["feature_columns"]])
+    return columns(cfg["feature_columns"])
 
 
 def row(m: dict) -> dict:

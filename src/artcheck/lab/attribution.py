@@ -74,7 +74,7 @@ def fit_temperature(logp_fn, y_idx: np.ndarray) -> float:
 
 def _logits(head: FamilyHead, X: np.ndarray, classes: list[str]) -> np.ndarray:
     """(N, len(classes)) logits of ``head`` in the order of ``classes`` (-inf for a class it lacks)."""
-    z = ((X - head.mean) / head.scale) @ head.coef.T + head.intercept
+    z = head.logits(X)
     out = np.full((len(X), len(classes)), -np.inf)
     for j, c in enumerate(head.classes):
         out[:, classes.index(c)] = z[:, j]
@@ -245,10 +245,11 @@ def build_attribution(model_dir: str | Path, data: list[str], progress: bool | N
 
     from artcheck.detect.detector import DETECTOR_FILE
     from artcheck.lab.card import store_in_card
+    from artcheck.lab.pool import columns
 
     folder = Path(model_dir)
     cfg = json.loads((folder / DETECTOR_FILE).read_text())
-    cols = np.concatenate([np.arange(a, b) for a, b in cfg["feature_columns"]])
+    cols = columns(cfg["feature_columns"])
     X, fam, src, units = attribution_pool(data, cfg["backbone"], progress)
     X = X[:, cols]
     m = measure(X, fam, src, units, progress is not False)
