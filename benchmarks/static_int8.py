@@ -34,7 +34,7 @@ NOISE = 1e-7
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calib", type=int, default=32, help="calibration images from wild-dev")
+    ap.add_argument("--calib", type=int, default=32, help="calibration images from wild-dev (reserved sources excluded)")
     ap.add_argument("--out", default="benchmarks/results/static_int8.json")
     args = ap.parse_args()
     import onnx
@@ -47,11 +47,13 @@ def main() -> None:
     from artcheck.detect.clip_graph import dequantise
     from artcheck.detect.detector import load_detector
     from artcheck.images import load_image
+    from artcheck.lab.pool import is_reserved
 
     det = load_detector()
     spec, pre = det.backbone.spec, det.backbone.preprocess
     root = Path(__file__).resolve().parents[1]
-    wild = read_dataset(root.parent / "shared" / "data" / "wild-dev")
+    # calibration images from wild-dev's training sources only: the reserved ones are never calibrated on
+    wild = [r for r in read_dataset(root.parent / "shared" / "data" / "wild-dev") if not is_reserved(r.source)]
     calib = np.stack([pre.to_uint8(load_image(r.path).image) for r in list(wild)[:: max(1, len(wild) // args.calib)]
                       [: args.calib]])
 

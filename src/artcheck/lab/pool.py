@@ -117,8 +117,13 @@ def generator_family(generator: str) -> str:
 
 ROBUST_VARIANT = "jpeg60-resize0.75"
 
+def is_reserved(source: str) -> bool:
+    """Whether a source is reserved for independent evaluation (never trained, tuned or calibrated on)."""
+    return any(p in source for p in RESERVED_SOURCE_PATTERNS)
+
+
 def check_not_reserved(manifest: Manifest) -> None:
-    bad = sorted({r.source for r in manifest if any(p in r.source for p in RESERVED_SOURCE_PATTERNS)})
+    bad = sorted({r.source for r in manifest if is_reserved(r.source)})
     if bad:
         raise ValueError(f"sources {bad} are reserved for independent evaluation and must not be trained on; "
                          "remove them from the training data")
