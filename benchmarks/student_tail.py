@@ -1,0 +1,242 @@
+"""Does fine-tuning the fast tier's trunk help? MobileNetV2's last five stages trained, against the frozen student.
+
+    python benchmarks/student_tail.py [--epochs 4] [--lr 3e-4]    # about 12 min here; results/student_tail.json
+
+The shipped student (``models.student``, ``lab.fast``) is frozen: a linear head on per-channel mean and
+std at eight depths. Fine-tuning the whole trunk once per held-out unit does not fit 2 cores, but its
+last five stages (``features[14:19]``, 7 x 7 maps) do: the activations after stage 13 are computed
+once per image and view (clean, one processed copy, JPEG q60 + 0.75x; about 6 min), and only stages
+14-18 and the head are trained from them (about 1 min per fold). The early taps (1, 3, 6, 10, 13)
+stay frozen statistics, so the model is the student with its late taps learned.
+
+Protocol (the learners' one, ``benchmarks/learners.py``): the shipped detector's training pool, K = 5
+folds over hold-out units (``lab.folds.unit_folds``), labels only, source-balanced loss, each epoch
+drawing the clean or the processed copy of every image; pooled and macro over sources, clean and
+after JPEG q60 + 0.75x, threshold 0.5 on the raw probability. The frozen baseline is the student's
+recipe (``lab.fast.soft_probe``, C = 0.003, clean + processed copy) on the same folds.
+BatchNorm keeps its ImageNet statistics (batches of 64 are too small to re-estimate them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import shipped_training_data, write_json  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "student_tail.json"
+EARLY, FIRST_TRAINED = (1, 3, 6, 10, 13), 14
+K, SEED, BATCH = 5, 0, 64
+
+
+def _stats(x):
+    flat = x.flatten(2)
+    mean = flat.mean(2)
+    return [mean, (flat - mean[..., None]).pow(2).mean(2).add(1e-6).sqrt()]
+
+
+def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """view -> (activations after stage 13 as float16 (N, 96, 14, 14), early tap statistics (N, 464))."""
+    import torch
+
+    from artcheck.detect.backbones import get_spec
+    from artcheck.lab import perturb
+    from artcheck.lab.pool import _robust
+    from artcheck.models.student import StudentTrunk
+    from artcheck.progress import track
+
+    fns = {"clean": None, "aug1": lambda im, i: perturb.random_processing(im, perturb.image_seed(im, 1)),
+           "robust": _robust}
+    pre = get_spec("mobilenet-v2").preprocess
+    out = {}
+    for view, fn in fns.items():
+        fa, fe = folder / f"act13-{view}.npy", folder / f"early-{view}.npy"
+        if not fa.exists():
+            from artcheck.images import load_image
+
+            trunk = StudentTrunk().features.eval()
+            acts, early = [], []
+            for s in track(range(0, len(paths), 32), f"stage-13 activations, {view}"):
+                imgs = [load_image(p).image.convert("RGB") for p in paths[s:s + 32]]
+                imgs = [fn(im, s + j) if fn else im for j, im in enumerate(imgs)]
+                x = torch.from_numpy(pre.normalize(np.stack([pre.to_uint8(im) for im in imgs])))
+                parts = []
+                with torch.no_grad():
+                    for i in range(FIRST_TRAINED):
+                        x = trunk[i](x)
+                        if i in EARLY:
+                            parts += _stats(x)
+                acts.append(x.half().numpy())
+                early.append(torch.cat(parts, 1).numpy())
+            folder.mkdir(parents=True, exist_ok=True)
+            np.save(fa, np.concatenate(acts))
+            np.save(fe, np.concatenate(early))
+        out[view] = (np.load(fa), np.load(fe))
+    return out
+
+
+def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
+    import torch
+    from torch import nn
+
+    from artcheck.models.student import StudentTrunk
+
+    class Tail(nn.Module):
+        """Stages 14-18 (ImageNet weights, trainable) -> their tap statistics, beside the frozen early ones -> a logit."""
+
+        def __init__(self):
+            super().__init__()
+            self.stages = nn.ModuleList(StudentTrunk().features[FIRST_TRAINED:19])
+            self.register_buffer("mean", torch.tensor(early_mean))
+            self.register_buffer("std", torch.tensor(early_std))
+            late = 2 * (160 * 3 + 320 + 1280)       # taps 14, 15, 16 (160 channels), 17, 18
+            self.norm = nn.LayerNorm(late, elementwise_affine=False)
+            self.head = nn.Linear(len(early_mean) + late, 1)
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.requires_grad_(False)
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+            return self
+
+        def forward(self, act, early):
+            parts = []
+            for stage in self.stages:
+                act = stage(act)
+                parts += _stats(act)
+            return self.head(torch.cat([(early - self.mean) / self.std, self.norm(torch.cat(parts, 1))], 1))[:, 0]
+
+    return Tail()
+
+
+def train_tail(views, rows, y, w, epochs: int, lr: float, seed: int):
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    e = views["clean"][1][rows]
+    model = tail_model(e.mean(0), e.std(0) + 1e-6)
+    opt = torch.optim.AdamW([{"params": [p for p in model.stages.parameters() if p.requires_grad], "lr": lr},
+                             {"params": model.head.parameters(), "lr": 10 * lr}], weight_decay=0.05)
+    steps = epochs * -(-len(rows) // BATCH)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [lr, 10 * lr], total_steps=steps)
+    rng, wt = np.random.default_rng(seed), torch.tensor(w / w.mean(), dtype=torch.float32)
+    model.train()
+    for _ in range(epochs):
+        order = rng.permutation(len(rows))
+        for s in range(0, len(order), BATCH):
+            b = order[s:s + BATCH]
+            aug = rng.random(len(b)) < 0.5
+            act = np.where(aug[:, None, None, None], views["aug1"][0][rows[b]], views["clean"][0][rows[b]])
+            early = np.where(aug[:, None], views["aug1"][1][rows[b]], views["clean"][1][rows[b]])
+            logit = model(torch.from_numpy(act.astype(np.float32)), torch.from_numpy(early))
+            loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[rows[b]], dtype=torch.float32),
+                                                       reduction="none") * wt[b]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+def _scores(model, view, rows):
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([model(torch.from_numpy(view[0][rows[s:s + 256]].astype(np.float32)),
+                                     torch.from_numpy(view[1][rows[s:s + 256]])).numpy()
+                               for s in range(0, len(rows), 256)])
+
+
+def frozen_taps(views, view: str) -> np.ndarray:
+    """The shipped student's eight-tap statistics, from the cached activations through the frozen stages."""
+    return np.concatenate([views[view][1], _late_stats(views[view][0])], 1)
+
+
+def _late_stats(acts: np.ndarray) -> np.ndarray:
+    import torch
+
+    from artcheck.models.student import TAPS, StudentTrunk
+
+    stages = StudentTrunk().features[FIRST_TRAINED:19].eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(acts), 256):
+            x, parts = torch.from_numpy(acts[s:s + 256].astype(np.float32)), []
+            for i, stage in enumerate(stages, FIRST_TRAINED):
+                x = stage(x)
+                if i in TAPS:
+                    parts += _stats(x)
+            out.append(torch.cat(parts, 1).numpy())
+    return np.concatenate(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, nargs="+", default=[4])
+    ap.add_argument("--lr", type=float, default=3e-4, help="the stages' peak learning rate (the head's is 10x)")
+    ap.add_argument("--cache", default=None, help="folder for the cached activations (default: artcheck's cache)")
+    args = ap.parse_args()
+
+    import torch
+
+    from artcheck.detect.arithmetic import cpu_info
+    from artcheck.detect.probe import _sigmoid
+    from artcheck.detect.weights import cache_dir
+    from artcheck.lab.fast import soft_probe
+    from artcheck.lab.folds import held_out_summary, unit_folds
+    from artcheck.lab.heads import source_weights
+    from artcheck.lab.pool import holdout_units, training_manifest
+
+    manifest = training_manifest(shipped_training_data())
+    paths = [r.path for r in manifest]
+    y = np.array([r.target for r in manifest])
+    src = np.array([r.source for r in manifest])
+    folds = unit_folds(y, holdout_units(src, np.array([r.group for r in manifest])), K, SEED)
+    views = cached_views(paths, Path(args.cache) if args.cache else cache_dir().parent / "student_tail")
+    w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+
+    def summary(name, clean, robust, seconds):
+        s, r = held_out_summary(y, _sigmoid(clean), src), held_out_summary(y, _sigmoid(robust), src)
+        row = {"method": name, "seconds": round(seconds),
+               **{f"{scope} {k}": round(s[scope][k], 3) for scope in ("pooled", "macro")
+                  for k in ("balanced_accuracy", "roc_auc")},
+               **{f"robust {scope} balanced_accuracy": round(r[scope]["balanced_accuracy"], 3)
+                  for scope in ("pooled", "macro")}}
+        print(row, flush=True)
+        return row
+
+    rows_out = []
+    t0 = time.perf_counter()
+    taps = {v: frozen_taps(views, v) for v in views}
+    clean, robust = np.zeros(len(y)), np.zeros(len(y))
+    for k in range(K):
+        tr, te = folds != k, folds == k
+        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
+        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
+    rows_out.append(summary("frozen student (shipped recipe, labels only)", clean, robust, time.perf_counter() - t0))
+    for epochs in args.epochs:
+        t0 = time.perf_counter()
+        for k in range(K):
+            tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+            model = train_tail(views, tr, y, w[tr], epochs, args.lr, SEED + k)
+            clean[te], robust[te] = _scores(model, views["clean"], te), _scores(model, views["robust"], te)
+        rows_out.append(summary(f"stages 14-18 trained, {epochs} epochs, lr {args.lr:g}", clean, robust,
+                                time.perf_counter() - t0))
+    write_json(RESULTS, {"cpu": cpu_info(), "n": len(y), "k": K, "seed": SEED, "rows": rows_out,
+                         "command": "python benchmarks/student_tail.py " + " ".join(sys.argv[1:])})
+
+
+if __name__ == "__main__":
+    main()
