@@ -189,8 +189,6 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="folder for the cached activations (default: artcheck's cache)")
     args = ap.parse_args()
 
-    import torch
-
     from artcheck.detect.arithmetic import cpu_info
     from artcheck.detect.probe import _sigmoid
     from artcheck.detect.weights import cache_dir
