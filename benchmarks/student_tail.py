@@ -36,12 +36,6 @@ EARLY, FIRST_TRAINED = (1, 3, 6, 10, 13), 14
 K, SEED, BATCH = 5, 0, 64
 
 
-def _stats(x):
-    flat = x.flatten(2)
-    mean = flat.mean(2)
-    return [mean, (flat - mean[..., None]).pow(2).mean(2).add(1e-6).sqrt()]
-
-
 def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """view -> (activations after stage 13 as float16 (N, 96, 14, 14), early tap statistics (N, 464))."""
     import torch
@@ -49,7 +43,7 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
     from artcheck.detect.backbones import get_spec
     from artcheck.lab import perturb
     from artcheck.lab.pool import _robust
-    from artcheck.models.student import StudentTrunk
+    from artcheck.models.student import StudentTrunk, channel_stats
     from artcheck.progress import track
 
     fns = {"clean": None, "aug1": lambda im, i: perturb.random_processing(im, perturb.image_seed(im, 1)),
@@ -72,7 +66,7 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
                     for i in range(FIRST_TRAINED):
                         x = trunk[i](x)
                         if i in EARLY:
-                            parts += _stats(x)
+                            parts += channel_stats(x)
                 acts.append(x.half().numpy())
                 early.append(torch.cat(parts, 1).numpy())
             folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +80,7 @@ def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
     import torch
     from torch import nn
 
-    from artcheck.models.student import StudentTrunk
+    from artcheck.models.student import StudentTrunk, channel_stats
 
     class Tail(nn.Module):
         """Stages 14-18 (ImageNet weights, trainable) -> their tap statistics, beside the frozen early ones -> a logit."""
@@ -114,7 +108,7 @@ def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
             parts = []
             for stage in self.stages:
                 act = stage(act)
-                parts += _stats(act)
+                parts += channel_stats(act)
             return self.head(torch.cat([(early - self.mean) / self.std, self.norm(torch.cat(parts, 1))], 1))[:, 0]
 
     return Tail()
@@ -167,7 +161,7 @@ def frozen_taps(views, view: str) -> np.ndarray:
 def _late_stats(acts: np.ndarray) -> np.ndarray:
     import torch
 
-    from artcheck.models.student import TAPS, StudentTrunk
+    from artcheck.models.student import TAPS, StudentTrunk, channel_stats
 
     stages = StudentTrunk().features[FIRST_TRAINED:19].eval()
     out = []
@@ -177,7 +171,7 @@ def _late_stats(acts: np.ndarray) -> np.ndarray:
             for i, stage in enumerate(stages, FIRST_TRAINED):
                 x = stage(x)
                 if i in TAPS:
-                    parts += _stats(x)
+                    parts += channel_stats(x)
             out.append(torch.cat(parts, 1).numpy())
     return np.concatenate(out)
 

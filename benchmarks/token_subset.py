@@ -50,22 +50,7 @@ def tower(kind: str):
     from artcheck.detect.backbones import get_backbone
     from artcheck.lab.clip_torch import ClipVision
 
-    class Subset(ClipVision):
-        """The tower with only ``keep`` of its tokens after the position embeddings."""
-
-        keep: torch.Tensor
-
-        def forward(self, x):
-            tokens = self.patch_embedding(x).flatten(2).transpose(1, 2)
-            cls = self.class_embedding.expand(x.shape[0], 1, -1)
-            h = self.pre_layrnorm((torch.cat([cls, tokens], 1) + self.position_embedding)[:, self.keep])
-            outs = []
-            for layer in self.layers:
-                h = layer(h)
-                outs.append(h)
-            return self.visual_projection(self.post_layernorm(h[:, 0])), outs
-
-    m = Subset.from_onnx(get_backbone("clip-vit-b16", fetch=True).path)
+    m = ClipVision.from_onnx(get_backbone("clip-vit-b16", fetch=True).path)
     m.keep = torch.from_numpy(kept_tokens(kind))
     return m
 

@@ -55,11 +55,15 @@ class ClipVision(nn.Module):
         self.pre_layrnorm, self.post_layernorm = nn.LayerNorm(WIDTH, eps=LN_EPS), nn.LayerNorm(WIDTH, eps=LN_EPS)
         self.layers = nn.ModuleList(Block() for _ in range(BLOCKS))
         self.visual_projection = nn.Linear(WIDTH, 512, bias=False)
+        # token indices (0 = CLS) kept after the position embeddings; None keeps all
+        # (benchmarks/token_subset.py feeds the blocks a fixed subset of the patches)
+        self.keep: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         tokens = self.patch_embedding(x).flatten(2).transpose(1, 2)       # (N, 196, D)
         cls = self.class_embedding.expand(x.shape[0], 1, -1)
-        h = self.pre_layrnorm(torch.cat([cls, tokens], 1) + self.position_embedding)
+        h = torch.cat([cls, tokens], 1) + self.position_embedding
+        h = self.pre_layrnorm(h if self.keep is None else h[:, self.keep])
         outs = []
         for layer in self.layers:
             h = layer(h)

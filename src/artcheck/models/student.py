@@ -51,11 +51,15 @@ class StudentTrunk(nn.Module):
         for i, block in enumerate(self.features):
             x = block(x)
             if i in TAPS:
-                flat = x.flatten(2)
-                mean = flat.mean(dim=2)
-                std = (flat - mean[..., None]).pow(2).mean(dim=2).add(1e-6).sqrt()
-                parts += [mean, std]
+                parts += channel_stats(x)
         return torch.cat(parts, dim=1)
+
+
+def channel_stats(x: torch.Tensor) -> list[torch.Tensor]:
+    """A tap's statistics: per channel the mean and the standard deviation over the feature map."""
+    flat = x.flatten(2)
+    mean = flat.mean(dim=2)
+    return [mean, (flat - mean[..., None]).pow(2).mean(dim=2).add(1e-6).sqrt()]
 
 
 def _float16_weights(model) -> int:
