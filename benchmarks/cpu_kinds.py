@@ -2,7 +2,7 @@
 is each arithmetic path from the float64 reference? One entry per CPU kind in each detector's
 ``cpu_checks`` (replacing an earlier entry for the same CPU model and flags), shown in its card.
 
-    python benchmarks/cpu_kinds.py [--seconds 10] [--card src/artcheck/assets/default src/artcheck/assets/fast]
+    python benchmarks/cpu_kinds.py [--seconds 10] [--card src/artcheck/assets/default src/artcheck/assets/half src/artcheck/assets/fast]
 
 For each detector folder: every bundled sample scored with the path the load-time probe chose,
 the largest drift from the scores the card records, and (for a backbone with several paths) each
@@ -47,7 +47,7 @@ def check_folder(folder: Path, seconds: float) -> dict:
         entry["path"], entry["deviation"] = det.arithmetic.path, det.arithmetic.deviation
         entry["forward_images_per_s"] = {}
         for name in det.backbone.spec.arithmetic:
-            det.backbone = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic=name)
+            det.backbone = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic=name, tokens=det.backbone.tokens)
             entry["forward_images_per_s"][name] = forward_images_per_s(det, seconds)
     else:
         entry["forward_images_per_s"] = {"as stored": forward_images_per_s(det, seconds)}
@@ -56,7 +56,8 @@ def check_folder(folder: Path, seconds: float) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--card", nargs="*", default=["src/artcheck/assets/default", "src/artcheck/assets/fast"],
+    ap.add_argument("--card", nargs="*", default=["src/artcheck/assets/default", "src/artcheck/assets/half",
+                                                  "src/artcheck/assets/fast"],
                     help="detector folders to check (each card gets this CPU's entry)")
     ap.add_argument("--seconds", type=float, default=10.0, help="forward-only: seconds per path")
     ap.add_argument("--dry-run", action="store_true", help="print, do not store in the cards")

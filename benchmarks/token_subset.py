@@ -34,14 +34,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import shipped_training_data, write_json  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "token_subset.json"
-GRID = 14
+KINDS = {"s2": "quarter", "cb": "checkerboard"}      # this benchmark's names for clip_graph.TOKEN_SUBSETS
 
 
 def kept_tokens(kind: str) -> np.ndarray:
-    """Token indices (0 = CLS) a kind keeps."""
-    r, c = np.meshgrid(np.arange(GRID), np.arange(GRID), indexing="ij")
-    keep = {"s2": (r % 2 == 0) & (c % 2 == 0), "cb": (r + c) % 2 == 0, "full": np.ones_like(r, bool)}[kind]
-    return np.r_[0, 1 + np.flatnonzero(keep.ravel())]
+    """Token indices (0 = CLS) a kind keeps (the library's subsets; "full": all 197)."""
+    from artcheck.detect.clip_graph import kept_tokens as subset
+
+    return np.arange(197) if kind == "full" else subset(KINDS[kind])
 
 
 def tower(kind: str):

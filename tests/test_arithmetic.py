@@ -72,7 +72,7 @@ def test_the_probe_takes_the_fastest_path_within_tolerance_caches_it_and_can_be_
     weights.write_bytes(b"x")
     calls = []
 
-    def fake_measure(make, candidates, path, score):
+    def fake_measure(make, candidates, path, score, tokens=None):
         calls.append(candidates)
         return {"int8-exact": 0.07, "float32": 6e-7}
 

@@ -52,15 +52,16 @@ def test_default_detector_on_the_bundled_samples(capsys):
 
 
 @pytest.mark.network
-def test_model_card_sample_scores_are_what_the_shipped_code_computes():
+@pytest.mark.parametrize("tier", ["default", "half"])
+def test_model_card_sample_scores_are_what_the_shipped_code_computes(tier):
     """The card's scores for the bundled samples are recomputed here; drift (a code change that
     alters features, a machine that computes differently) fails this test."""
     from artcheck.detect.arithmetic import P_AI_TOLERANCE
     from artcheck.lab.card import bundled_sample_scores
 
-    cfg = json.loads((ASSETS / "default" / "detector.json").read_text())
+    cfg = json.loads((ASSETS / tier / "detector.json").read_text())
     recorded = {s["file"]: s["p_ai_exact"] for s in cfg["bundled_samples"]}
-    rows = bundled_sample_scores(ASSETS / "default")
+    rows = bundled_sample_scores(ASSETS / tier)
     now = {s["file"]: s["p_ai_exact"] for s in rows}
     assert set(now) == set(recorded)
     drift = {k: (recorded[k], now[k]) for k in now if abs(now[k] - recorded[k]) > P_AI_TOLERANCE}
@@ -69,7 +70,7 @@ def test_model_card_sample_scores_are_what_the_shipped_code_computes():
     off = {s["file"]: (s["p_ai_exact"], s["p_ai_reference"]) for s in rows
            if abs(s["p_ai_exact"] - s["p_ai_reference"]) > P_AI_TOLERANCE}
     assert not off, f"the runtime's scores are off the float64 reference: {off}"
-    card = (ASSETS / "default" / "MODEL_CARD.md").read_text()
+    card = (ASSETS / tier / "MODEL_CARD.md").read_text()
     for name, p in recorded.items():
         assert f"| {name} |" in card and f"{p:.3f}" in card
 

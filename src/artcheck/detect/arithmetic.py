@@ -62,14 +62,16 @@ def probe_images() -> np.ndarray:
     return np.stack(arrays)
 
 
-def reference_features(weights_path: str | Path, batch_uint8: np.ndarray, spec=None) -> np.ndarray:
-    """The layered features the backbone should give, computed by the float64 reference."""
+def reference_features(weights_path: str | Path, batch_uint8: np.ndarray, spec=None,
+                       tokens: str | None = None) -> np.ndarray:
+    """The layered features the backbone should give (on the token subset ``tokens``, if any),
+    computed by the float64 reference."""
     from artcheck.detect.backbones import get_spec, pool_layers
     from artcheck.detect.clip_reference import ClipReference
 
     spec = spec or get_spec("clip-vit-b16")
     x = spec.preprocess.normalize(batch_uint8).astype(np.float64)
-    emb, blocks = ClipReference.from_onnx(weights_path).blocks(x)
+    emb, blocks = ClipReference.from_onnx(weights_path).blocks(x, tokens)
     return pool_layers(emb, blocks).astype(np.float64)
 
 
@@ -107,11 +109,12 @@ def _cpu_flags() -> str:
     return _cpuinfo(("flags", "Features")) or platform.processor() or platform.machine()
 
 
-def _key(weights_path: Path, head_id: str) -> str:
+def _key(weights_path: Path, head_id: str, tokens: str | None = None) -> str:
     import onnxruntime
 
     st = weights_path.stat()
     parts = [str(weights_path), str(st.st_size), str(st.st_mtime_ns), head_id, onnxruntime.__version__, _cpu_flags()]
+    parts += [tokens] if tokens else []
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
@@ -140,29 +143,30 @@ def _store(key: str, choice: PathChoice) -> None:
 
 
 def measure(make_backbone: Callable[[str], object], candidates: tuple[str, ...], weights_path: str | Path,
-            score: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
-    """Each candidate's largest |P(ai) - reference P(ai)| over the probe images."""
+            score: Callable[[np.ndarray], np.ndarray], tokens: str | None = None) -> dict[str, float]:
+    """Each candidate's largest |P(ai) - reference P(ai)| over the probe images (the backbones
+    ``make_backbone`` builds run on the token subset ``tokens``, and so does the reference)."""
     images = probe_images()
-    ref = score(reference_features(weights_path, images))
+    ref = score(reference_features(weights_path, images, tokens=tokens))
     return {c: float(np.abs(score(make_backbone(c).features(images).astype(np.float64)) - ref).max())
             for c in candidates}
 
 
 def choose(make_backbone: Callable[[str], object], candidates: tuple[str, ...], weights_path: str | Path,
-           score: Callable[[np.ndarray], np.ndarray], head_id: str) -> PathChoice:
+           score: Callable[[np.ndarray], np.ndarray], head_id: str, tokens: str | None = None) -> PathChoice:
     """The fastest candidate within tolerance (see the module docstring); raises ValueError when a
     forced path is not a candidate, and when no candidate is within tolerance."""
     forced = os.environ.get(FORCE_ENV, "").strip()
     if forced and forced not in candidates:
         raise ValueError(f"{FORCE_ENV}={forced!r}: expected one of {', '.join(candidates)}")
     ordered = tuple(c for c in SPEED_ORDER if c in candidates) + tuple(c for c in candidates if c not in SPEED_ORDER)
-    key = _key(Path(weights_path), head_id)
+    key = _key(Path(weights_path), head_id, tokens)
     hit = _load_cache().get(key)
     if hit and hit.get("path") in candidates and set(hit.get("deviation", {})) == set(candidates):
         devs = hit["deviation"]
         path = forced or hit["path"]
         return PathChoice(path, deviation=devs, forced=bool(forced), cached=True)
-    devs = measure(make_backbone, ordered, weights_path, score)
+    devs = measure(make_backbone, ordered, weights_path, score, tokens)
     within = [c for c in ordered if devs[c] <= P_AI_TOLERANCE]
     if not within and not forced:
         raise ValueError(f"no arithmetic path stays within {P_AI_TOLERANCE:g} of the float64 reference on this "

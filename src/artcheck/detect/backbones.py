@@ -178,10 +178,10 @@ def _exact_int8(model) -> int:
 INT8_PATHS = ("int8-exact",)
 
 
-def _load_graph(path: str | Path, spec: BackboneSpec, arithmetic: str | None = None):
+def _load_graph(path: str | Path, spec: BackboneSpec, arithmetic: str | None = None, tokens: str | None = None):
     """The verified ONNX file as the runtime should see it: bytes after any load-time surgery
-    (block outputs exposed, the arithmetic's rewrite), or the path when none is needed."""
-    if spec.pooling not in LAYERED and not arithmetic:
+    (block outputs exposed, the arithmetic's rewrite, a token subset), or the path when none is needed."""
+    if spec.pooling not in LAYERED and not arithmetic and not tokens:
         return str(path)
     import onnx
 
@@ -194,6 +194,13 @@ def _load_graph(path: str | Path, spec: BackboneSpec, arithmetic: str | None = N
         _exact_int8(model)
     elif arithmetic:
         raise ValueError(f"unknown arithmetic {arithmetic!r} for {spec.name}; expected one of {spec.arithmetic}")
+    if tokens:
+        if spec.pooling != "clip-layers":
+            raise ValueError(f"backbone {spec.name}: a token subset ({tokens!r}) needs the CLIP tower; "
+                             "remove 'tokens' from detector.json")
+        from artcheck.detect.clip_graph import keep_tokens
+
+        keep_tokens(model, tokens)
     if spec.pooling in LAYERED:
         _expose_blocks(model, spec, path)
     return model.SerializeToString()
@@ -240,7 +247,7 @@ class OnnxBackbone:
     """An ONNX image encoder: uint8 (N, H, W, 3) at its input size -> float32 features (N, D)."""
 
     def __init__(self, spec: BackboneSpec, path: str | Path, threads: int | None = None,
-                 arithmetic: str | None = None):
+                 arithmetic: str | None = None, tokens: str | None = None):
         import onnxruntime as ort
 
         if arithmetic is None and spec.arithmetic:
@@ -249,12 +256,13 @@ class OnnxBackbone:
             raise ValueError(f"backbone {spec.name}: arithmetic {arithmetic!r} is not one of its paths "
                              f"({', '.join(spec.arithmetic) or 'none'})")
         self.spec, self.preprocess, self.path, self.arithmetic = spec, spec.preprocess, Path(path), arithmetic
+        self.tokens = tokens or None          # a CLIP token subset (``clip_graph.TOKEN_SUBSETS``); None: all
         # per-tensor dynamic activation scales: an image's features would depend on its batch-mates
         self.per_image = arithmetic in INT8_PATHS
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("ARTCHECK_THREADS", 0)) or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model = _load_graph(path, spec, arithmetic)
+        model = _load_graph(path, spec, arithmetic, self.tokens)
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
@@ -327,9 +335,12 @@ def packaged_backbone(folder: str | Path, config: dict, threads: int | None = No
 
 
 def get_backbone(name: str, fetch: bool = False, threads: int | None = None,
-                 arithmetic: str | None = None) -> OnnxBackbone | TorchBackbone:
-    """A ready feature extractor. ``arithmetic``: one of the spec's paths (default: its first)."""
+                 arithmetic: str | None = None, tokens: str | None = None) -> OnnxBackbone | TorchBackbone:
+    """A ready feature extractor. ``arithmetic``: one of the spec's paths (default: its first);
+    ``tokens``: a CLIP token subset (``clip_graph.TOKEN_SUBSETS``), None for all tokens."""
     spec = get_spec(name)
+    if tokens and spec.pooling != "clip-layers":
+        raise ValueError(f"backbone {name!r}: a token subset ({tokens!r}) needs the CLIP tower (clip-vit-b16)")
     if spec.runtime == "torch" and name in TORCH_TRUNKS:
         return TorchBackbone(spec, fetch)
     if spec.runtime != "onnx" or spec.pooling == "none":
@@ -337,4 +348,4 @@ def get_backbone(name: str, fetch: bool = False, threads: int | None = None,
         raise ValueError(f"backbone {name!r}: {spec.summary}. Its weights can be fetched and verified "
                          f"('artcheck weights fetch {name}'); feature extraction works for: " + ", ".join(working))
     path = resolve(name, spec.sources, fetch=fetch)
-    return OnnxBackbone(spec, path, threads, arithmetic)
+    return OnnxBackbone(spec, path, threads, arithmetic, tokens)

@@ -124,3 +124,54 @@ def dequantise(model) -> int:
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep_inits)
     return len(linears)
+
+
+# Token subsets: after the patch and position embeddings, a ViT needs no fixed grid, so a fixed
+# subset of the 14 x 14 patch tokens (plus CLS) can go through the blocks at a fraction of the cost.
+# The kept patches still see the image at full resolution. Measured in docs/benchmarks.md
+# ("CLIP on a subset of its patch tokens"); the half tier (``--model half``) ships "checkerboard".
+GRID = 14
+TOKEN_SUBSETS = ("checkerboard", "quarter")
+TOKEN_NOTES = {"checkerboard": "98 of the 196 patch tokens, alternating like a checkerboard, and CLS",
+               "quarter": "49 of the 196 patch tokens, every second row and column, and CLS"}
+EMBEDDINGS_OUTPUT = "/vision_model/embeddings/Add_output_0"     # class + patch tokens + position embeddings
+
+
+def kept_tokens(subset: str) -> np.ndarray:
+    """Token indices (0 = CLS, then patches in row-major order) that ``subset`` keeps:
+    "checkerboard" 98 patches, "quarter" (every second row and column) 49."""
+    r, c = np.meshgrid(np.arange(GRID), np.arange(GRID), indexing="ij")
+    masks = {"checkerboard": (r + c) % 2 == 0, "quarter": (r % 2 == 0) & (c % 2 == 0)}
+    if subset not in masks:
+        raise ValueError(f"token subset {subset!r}: expected one of {', '.join(TOKEN_SUBSETS)} "
+                         "(or none for all 196 patch tokens)")
+    return np.r_[0, 1 + np.flatnonzero(masks[subset].ravel())].astype(np.int64)
+
+
+def keep_tokens(model, subset: str) -> int:
+    """Rewrite the graph in place so that only ``subset``'s tokens go through the blocks: a Gather
+    on the embeddings' output. Returns how many tokens are kept. Raises ValueError naming the
+    tensor when the graph has no embeddings output where CLIP's export puts it."""
+    from onnx import helper, numpy_helper
+
+    kept = kept_tokens(subset)
+    nodes = list(model.graph.node)
+    at = [i for i, n in enumerate(nodes) if EMBEDDINGS_OUTPUT in n.output]
+    if not at:
+        raise ValueError(f"expected CLIP's embeddings output {EMBEDDINGS_OUTPUT} in the graph; this file differs "
+                         "(run 'artcheck weights verify clip-vit-b16')")
+    subset_out = EMBEDDINGS_OUTPUT + "_" + subset
+    for n in nodes:
+        for i, name in enumerate(n.input):
+            if name == EMBEDDINGS_OUTPUT:
+                n.input[i] = subset_out
+    model.graph.initializer.append(numpy_helper.from_array(kept, "kept_tokens_" + subset))
+    nodes.insert(at[0] + 1, helper.make_node("Gather", [EMBEDDINGS_OUTPUT, "kept_tokens_" + subset], [subset_out],
+                                             axis=1, name="/vision_model/embeddings/keep_" + subset))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    # the export recorded 197-token shapes for intermediate tensors and outputs: let the runtime infer them
+    del model.graph.value_info[:]
+    for o in model.graph.output:
+        o.type.tensor_type.ClearField("shape")
+    return len(kept)

@@ -83,9 +83,14 @@ class ClipReference:
         x = x + self.attention(_layer_norm(x, self._p(p + "layer_norm1.weight"), self._p(p + "layer_norm1.bias")), i)
         return x + self.mlp(_layer_norm(x, self._p(p + "layer_norm2.weight"), self._p(p + "layer_norm2.bias")), i)
 
-    def blocks(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(projected embedding (N, 512), [residual stream after block i (N, T, D) for i in 0..11])."""
+    def blocks(self, x: np.ndarray, tokens: str | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(projected embedding (N, 512), [residual stream after block i (N, T, D) for i in 0..11]).
+        ``tokens``: a subset of ``clip_graph.TOKEN_SUBSETS`` that alone goes through the blocks."""
         h = self.embed(np.asarray(x, np.float64))
+        if tokens:
+            from artcheck.detect.clip_graph import kept_tokens
+
+            h = h[:, kept_tokens(tokens)]                # the layer norm in embed is per token
         outs = []
         for i in range(BLOCKS):
             h = self.block(h, i)

@@ -40,18 +40,20 @@ DEFAULT_N_AUG = 1
 
 def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16", n_aug: int = 1,
           version: str = "0.5.0", progress: bool | None = None, recipe: Recipe | None = None,
-          lofo: bool = True, attribution: bool = True, attribution_data: list[str] = ()) -> dict:
+          lofo: bool = True, attribution: bool = True, attribution_data: list[str] = (),
+          tokens: str | None = None, name: str = "artcheck-default") -> dict:
     """Build the detector with ``recipe`` (default DEFAULT_RECIPE) and measure it held out:
     leave-one-source-out (sources joined by siblings or near-duplicate groups held out
     together), pooled and macro over sources, clean and after JPEG q60 + 0.75x; calibration
     and the uncertain band fitted on those held-out scores; leave-one-generator-family-out
     for the AI side; human false alarms per kind; ECE per source. The family-attribution head
     (``lab.attribution``) is trained on ``data`` plus ``attribution_data`` (folders that never
-    train the verdict's head)."""
+    train the verdict's head). ``tokens``: a CLIP token subset (``clip_graph.TOKEN_SUBSETS``; the
+    half tier is built with "checkerboard"), written to detector.json so that checking uses it too."""
     t0 = time.perf_counter()
     recipe = recipe or DEFAULT_RECIPE
     manifest = training_manifest(data)
-    backbone = get_backbone(backbone_name, fetch=True)
+    backbone = get_backbone(backbone_name, fetch=True, tokens=tokens)
     paths = [r.path for r in manifest]
     y = np.array([r.target for r in manifest])
     src = np.array([r.source for r in manifest])
@@ -98,7 +100,8 @@ def build(data: list[str], out: str | Path, backbone_name: str = "clip-vit-b16",
     head.platt = shipped_map
     ranges = FEATURE_SETS[recipe.features]
     head.meta = {"features": recipe.features, "feature_columns": ranges, "head": recipe.head, "C": recipe.C}
-    config = {"name": "artcheck-default", "version": version, "backbone": backbone_name, "head": "head.json",
+    config = {"name": name, "version": version, "backbone": backbone_name, **({"tokens": tokens} if tokens else {}),
+              "head": "head.json",
               "feature_columns": ranges, "uncertain_band": [lo, hi], "input_check": True,
               "input_normalisation": "wild-dev", "recipe": recipe.name,
               "recipe_spec": {"features": recipe.features, "augment": recipe.augment, "n_aug": n_aug,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from artcheck.detect.backbones import get_spec
+from artcheck.detect.clip_graph import TOKEN_NOTES
 from artcheck.images import load_image
 from artcheck.lab.calibration import TARGET_AI_MISS, TARGET_HUMAN_FPR, ece
 from artcheck.lab.folds import _metrics
@@ -28,6 +29,12 @@ def sample_counts(cfg: dict) -> dict:
         else:
             counts["wrong"].append(r["file"])
     return counts
+
+
+def this_detector(ev: dict) -> str:
+    """The row of ``benchmarks/reserved_eval.py``'s figures that is the detector it was run for
+    ("artcheck default", "artcheck half"); the others are baselines."""
+    return next(k for k in ev["models"] if k.startswith("artcheck "))
 
 
 def bundled_sample_scores(detector_dir: Path) -> list[dict]:
@@ -53,7 +60,7 @@ def bundled_sample_scores(detector_dir: Path) -> list[dict]:
                     "p_ai_exact": round(float(p), 7)})
     if getattr(det.backbone, "arithmetic", None):        # the float64 reference's score for each sample
         arrays = np.stack([det.preprocess.to_uint8(i) for i in images])
-        ref = det.head.proba_ai(reference_features(det.backbone.path, arrays)[:, det.columns])
+        ref = det.head.proba_ai(reference_features(det.backbone.path, arrays, tokens=det.backbone.tokens)[:, det.columns])
         for row, p in zip(out, ref):
             row["p_ai_reference"] = round(float(p), 7)
     return out
@@ -170,7 +177,7 @@ def independent_lines(ev: dict | None) -> list[str]:
         for cond, r in conds.items():
             lines.append(f"| {name} | {cond} | {r['balanced_accuracy']:.3f} {r['balanced_accuracy_95ci']} | "
                          f"{r['auc']:.3f} {r['auc_95ci']} | {r['human_called_ai']:.3f} |")
-    mine = ev["models"]["artcheck default"]
+    mine = ev["models"][this_detector(ev)]
     v = mine["clean"]["verdicts"]
     lines += ["", "Per source, this detector, share right at 0.5 (clean / JPEG60+0.75x): "
               + "; ".join(f"{s} ({meta['label']}, n={meta['n']}) {mine['clean']['per_source'][s]:.2f} / "
@@ -310,6 +317,14 @@ def target_line(ho: dict | None, hr: dict | None) -> str:
     return "Targets (issue 24), pooled / macro: " + "; ".join(parts) + "."
 
 
+def build_options(cfg: dict) -> str:
+    """The ``build-detector`` options, beyond the data, that rebuild ``cfg`` (none for the default)."""
+    if cfg.get("name", "artcheck-default") == "artcheck-default":
+        return ""
+    return ((f" --tokens {cfg['tokens']}" if cfg.get("tokens") else "") + f" --name {cfg['name']} --version {cfg['version']}"
+            + ("" if cfg.get("attribution") else " --no-attribution"))
+
+
 def model_card(cfg: dict, data: list[str] | None = None) -> str:
     data = data if data is not None else cfg.get("data", [])
     m = cfg["metrics"]
@@ -322,7 +337,7 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         "```bash long", "python scripts/extra_sources.py   # the extra sources, by package name",
         "artcheck build-detector " + " ".join(f"--data {d}" for d in data)
         + "".join(f" --attribution-data {d}" for d in (cfg.get("attribution_metrics") or {}).get("data", [])
-                  if d not in data) + " --out DIR",
+                  if d not in data) + build_options(cfg) + " --out DIR",
         *(["python scripts/screenshot_sources.py   # the screenshots, by package name",
            cfg["screenshot_metrics"]["command"]] if cfg.get("screenshot_metrics") else []), "```", "",
         "(`pytest tests/test_default_detector.py` recomputes the bundled samples' scores below with the shipped code "
@@ -331,6 +346,8 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
         f"A frozen {spec.architecture} (weights: {spec.sources[0].describe()}, {spec.sources[0].licence}), run in "
         "float32: its INT8 weights are dequantised at load time and the graph's per-image activation quantisation "
         "is dropped (`detect.clip_graph`), so its features no longer depend on the CPU (see 'Arithmetic' below), "
+        + (f"fed only the '{cfg['tokens']}' subset of its patch tokens ({TOKEN_NOTES.get(cfg['tokens'], '')}), "
+           if cfg.get("tokens") else "") +
         "and a logistic-regression head on its "
         f"'{cfg['recipe']}' features; calibration: {m.get('calibration', 'platt')} (chosen by held-out ECE, below). "
         + ("Every input first goes through the training images' normalisation (see 'Files as users hold them'). "
@@ -441,7 +458,8 @@ def model_card(cfg: dict, data: list[str] | None = None) -> str:
             if (smp["p_ai"] >= hi and smp["label"] == "human") or (smp["p_ai"] < lo and smp["label"] == "ai"))
             or "none") + ".",
         *(["- Independent evaluation, sources right below 0.6 at 0.5: " + ", ".join(
-            f"{s} ({a:.2f})" for s, a in cfg["independent_eval"]["models"]["artcheck default"]["clean"]["per_source"].items()
+            f"{s} ({a:.2f})" for s, a in
+            cfg["independent_eval"]["models"][this_detector(cfg["independent_eval"])]["clean"]["per_source"].items()
             if a < 0.6) + "."]
           if cfg.get("independent_eval") else []),
         "- Heavily edited, upscaled or screenshotted images, and AI images with human over-painting, are out of scope"

@@ -166,9 +166,9 @@ def _robust(img, i):
 
 
 def cache_id(backbone) -> str:
-    """Backbone name, feature layout and arithmetic: a change of either never reuses stale features."""
-    spec, arith = backbone.spec, getattr(backbone, "arithmetic", None)
-    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + (f"-{arith}" if arith else "")
+    """Backbone name, feature layout, arithmetic and token subset: a change of any never reuses stale features."""
+    spec, arith, tokens = backbone.spec, getattr(backbone, "arithmetic", None), getattr(backbone, "tokens", None)
+    return f"{spec.name}-{spec.pooling}-{spec.feature_dim}" + (f"-{arith}" if arith else "") + (f"-{tokens}" if tokens else "")
 
 
 def _features(backbone, name, paths, variant, fn, progress):

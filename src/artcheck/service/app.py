@@ -150,7 +150,7 @@ def _tier_entry(name: str) -> dict:
     m = cfg.get("metrics") or {}
     return {"name": cfg.get("name"), "version": str(cfg.get("version")), "uncertain_band": cfg.get("uncertain_band"),
             "select": f"?model={name}", "available": True,
-            "card": {k: cfg.get(k) for k in ("recipe", "backbone", "n_images")},
+            "card": {k: cfg.get(k) for k in ("recipe", "backbone", "tokens", "n_images")},
             "held_out_metrics": m.get("loso_clean_at_0.5"), "band_metrics": m.get("band"),
             "cascade": cfg.get("cascade") if name != "default" else None, "explain": False}
 
@@ -232,7 +232,7 @@ def create_app(detector=None, settings: ServiceSettings | None = None, model: st
     async def models() -> dict:
         info = model_info()
         cfg = info.pop("config")
-        card = {k: cfg.get(k) for k in ("recipe", "backbone", "n_images", "training_data")}
+        card = {k: cfg.get(k) for k in ("recipe", "backbone", "tokens", "n_images", "training_data")}
         metrics = (cfg.get("metrics") or {}).get("loso_clean_at_0.5")
         band = (cfg.get("metrics") or {}).get("band")
         entries = [{**info, "card": card, "held_out_metrics": metrics, "band_metrics": band, "explain": False,
