@@ -3,6 +3,7 @@ source, with and without the training normalisation at check time (issue 24, poi
 
     python scripts/extra_sources.py && python scripts/native_sources.py
     python benchmarks/native_files.py [--card DIR]   # about 15 minutes here; benchmarks/results/native_files.json
+                                                     # (native_files_half.json for --card src/artcheck/assets/half)
 
 The native set: the original files of the pool's package sources (``scripts/native_sources.py``;
 AI: ComfyUI template thumbnails, WebP; human: Debian photographs, paintings, drawings at their own
@@ -62,7 +63,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--card", metavar="DIR", help="also store the figures in this detector's detector.json and "
-                    "model card (the shipped default: src/artcheck/assets/default)")
+                    "model card, and measure that detector (default: the shipped default, src/artcheck/assets/default)")
     args = ap.parse_args()
 
     from artcheck.detect.backbones import get_backbone
@@ -73,8 +74,9 @@ def main() -> None:
     from artcheck.lab.heads import fit_head
     from artcheck.lab.pool import _features, holdout_units, training_manifest
 
-    cfg = json.loads((ROOT / "src" / "artcheck" / "assets" / "default" / "detector.json").read_text())
-    head_cfg = json.loads((ROOT / "src" / "artcheck" / "assets" / "default" / cfg["head"]).read_text())
+    folder = Path(args.card) if args.card else ROOT / "src" / "artcheck" / "assets" / "default"
+    cfg = json.loads((folder / "detector.json").read_text())
+    head_cfg = json.loads((folder / cfg["head"]).read_text())
     a, c = head_cfg["platt"]
     lo, hi = cfg["uncertain_band"]
     norm = NORMALISATIONS["wild-dev"]
@@ -84,7 +86,7 @@ def main() -> None:
     src = np.array([r.source for r in manifest])
     units = holdout_units(src, np.array([r.group for r in manifest]))
     folds = unit_folds(y, units, 5, 0)
-    backbone = get_backbone(cfg["backbone"], fetch=True)
+    backbone = get_backbone(cfg["backbone"], fetch=True, tokens=cfg.get("tokens"))   # the half tier's subset
     X = _features(backbone, "", paths, "clean", None, True)
     where = {str(Path(p).resolve()): i for i, p in enumerate(paths)}
     natives = [r for r in native_rows() if r["normalised"] in where]
@@ -111,7 +113,7 @@ def main() -> None:
     from artcheck.detect.detector import load_detector
     from artcheck.images import load_image
 
-    det = load_detector("default", fetch=True)
+    det = load_detector(folder, fetch=True)
     folder = Path(str(resources.files("artcheck") / "assets" / "samples"))
     rows = [r for r in csv.DictReader((folder.parent / "SAMPLES.csv").open())
             if "metadata" not in r["file"] and "c2pa" not in r["file"]]
@@ -125,10 +127,13 @@ def main() -> None:
                       "uncertain": int(sum(lo <= p < hi for p in ps)), "n": len(sy),
                       "p_ai": {r["file"]: round(float(p), 3) for r, p in zip(rows, ps)}}
                for name, ps in (("straight", straight), ("normalised at check time", normed))}
-    out = {"command": "python scripts/native_sources.py && python benchmarks/native_files.py",
+    out = {"command": "python scripts/native_sources.py && python benchmarks/native_files.py"
+                      + (f" --card {args.card}" if args.card else ""),
            "n": len(idx), "n_ai": int(ny.sum()), "sources": sorted(set(nsrc)), "band": [lo, hi],
            "conditions": results, "bundled_samples": samples}
-    write_json(ROOT / "benchmarks" / "results" / "native_files.json", out)
+    tier = cfg.get("name", "artcheck-default").removeprefix("artcheck-")
+    write_json(ROOT / "benchmarks" / "results" / ("native_files.json" if tier == "default" else f"native_files_{tier}.json"),
+               out)
     if args.card:
         from artcheck.lab.card import store_in_card
 

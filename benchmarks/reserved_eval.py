@@ -178,7 +178,7 @@ def main() -> None:
                   + " | ".join(f"{r['per_source'][s]:.2f}" for s in names) + " |")
     for cond, r in result["models"][mine].items():
         v = r["verdicts"]
-        print(f"default, {cond}, band {v['band']}: decided {v['decided']:.0%}, right when decided "
+        print(f"{mine}, {cond}, band {v['band']}: decided {v['decided']:.0%}, right when decided "
               f"{v['right_when_decided']:.0%}, human called AI {v['human_called_ai']:.1%}, "
               f"AI called human {v['ai_called_human']:.1%}")
     print(f"wrote {args.out} and {picture}")
