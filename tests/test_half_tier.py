@@ -89,3 +89,25 @@ def test_check_half_from_the_cli_and_the_api(tmp_path, capsys):
     r = client.post("/v1/check?model=half", files={"files": (sample.name, sample.read_bytes())})
     got = r.json()["results"][0]
     assert got["model"]["name"] == "artcheck-half" and got["p_ai"] == pytest.approx(card[sample.name], abs=1e-3)
+
+
+@pytest.mark.network
+def test_a_model_named_in_provenance_gives_the_half_tier_its_family():
+    """The half tier has no attribution head; a model named by provenance needs none."""
+    import io
+
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from artcheck.detect.detector import load_detector
+
+    info = PngInfo()
+    info.add_text("parameters", "a castle\nSteps: 20, Sampler: Euler a, Model hash: 1fe6c7ec54, Model: juggernautXL_v9")
+    buf = io.BytesIO()
+    Image.open(ASSETS / "samples" / "human-anime-sprite.png").convert("RGB").save(buf, format="PNG", pnginfo=info)
+    det = load_detector("half")
+    assert det.family_head is None
+    v = det.check(buf.getvalue())
+    assert v.verdict == "ai" and (v.family, v.family_source) == ("sdxl", "provenance: A1111 Model: juggernautXL_v9")
+    plain = det.check(str(ASSETS / "samples" / "ai-anime-illustration.png"))
+    assert plain.verdict == "ai" and plain.family is None and "Family" not in plain.reason

@@ -84,8 +84,7 @@ class _Prepared:
     summary: dict[str, Any]
     evidence: list[Evidence]
     out_of_scope: str | None = None     # why the model cannot judge this input (detect.quality)
-    # (family, what names it) from provenance; shown only by a detector with attribution (a cascade
-    # adds it to the rows its fast tier keeps)
+    # (family, what names it) from provenance; every detector shows it, with or without an attribution head
     provenance_family: tuple[str, str] | None = None
     # kept only for a cascade that hands this image on (``Detector._rows(keep=True)``): the input
     # after the training normalisation and its original size
@@ -158,7 +157,7 @@ class Detector:
         """(family, family_p, family_source, evidence or None): provenance first, then the head."""
         from artcheck.detect.attribution import UNKNOWN
 
-        if prepared.provenance_family and self.family_head is not None:
+        if prepared.provenance_family:          # a named model needs no attribution head (fast and half tiers too)
             fam, named = prepared.provenance_family
             return fam, None, f"provenance: {named}", Evidence(
                 "family", f"the {fam} family, certain: the provenance names the model ({named})", 0.0)
@@ -398,17 +397,6 @@ class Cascade:
     def _escalate(self, v: Verdict) -> bool:
         return self._by_model(v) and self.lo_c <= v.p_ai < self.hi_c
 
-    def _provenance_family(self, v: Verdict, prepared: "_Prepared | None") -> None:
-        """A verdict the fast tier keeps gets the family its provenance names, as the default would
-        give it (the fast tier has no attribution head, but a named model needs none)."""
-        if (prepared is None or prepared.provenance_family is None or v.verdict not in (AI, UNCERTAIN)
-                or self.default.family_head is None):
-            return
-        v.family, _, v.family_source, ev = self.default._family(
-            _Prepared({}, [], provenance_family=prepared.provenance_family), None)
-        v.evidence = v.evidence[:-1] + [ev] + v.evidence[-1:]          # before the model's line, as _fuse puts it
-        v.reason += f"{FAMILY_SENTENCE}{ev.detail}"
-
     def check(self, inputs: Any) -> Verdict | list[Verdict]:
         if isinstance(inputs, (list, tuple)):
             return list(self.check_many(inputs))
@@ -463,7 +451,6 @@ class Cascade:
                     d.reason += f" (escalated: the fast tier was unsure, P(ai) = {v.p_ai:.2f})"
                     yield d
                 else:
-                    self._provenance_family(v, rows[i][1])
                     if self._by_model(v):
                         v.evidence = [Evidence("cascade", f"the fast tier's P(ai) = {v.p_ai:.2f} is outside its "
                                                           f"escalation range [{self.lo_c:.2f}, {self.hi_c:.2f}): "
