@@ -128,8 +128,8 @@ def dequantise(model) -> int:
 
 # Token subsets: after the patch and position embeddings, a ViT needs no fixed grid, so a fixed
 # subset of the 14 x 14 patch tokens (plus CLS) can go through the blocks at a fraction of the cost.
-# The kept patches still see the image at full resolution. Measured in docs/benchmarks.md
-# ("CLIP on a subset of its patch tokens"); the half tier (``--model half``) ships "checkerboard".
+# The kept patches still see the image at full resolution. Measured in docs/benchmarks.md ("A cheaper
+# CLIP: a subset of the patch tokens", "The half tier"); the half tier (``--model half``) ships "checkerboard".
 GRID = 14
 TOKEN_SUBSETS = ("checkerboard", "quarter")
 TOKEN_NOTES = {"checkerboard": "98 of the 196 patch tokens, alternating like a checkerboard, and CLS",
