@@ -70,10 +70,7 @@ def measure(model: str, args, tmp: str) -> dict:
         paths = det.backbone.spec.arithmetic if chosen else ()
         for name in paths or ["as stored"]:
             if paths:
-                from artcheck.detect.backbones import OnnxBackbone
-
-                det.backbone = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic=name,
-                                            tokens=det.backbone.tokens)
+                det.backbone = det.backbone.with_arithmetic(name)
             forward[name] = round(forward_speed(det, arrays, args.batch_size, args.seconds), 2)
             print(f"{model}: forward-only, {name}: {forward[name]} images/s", flush=True)
         det = load_detector(model)         # the path the probe chose, as `artcheck check` runs it

@@ -42,12 +42,10 @@ def check_folder(folder: Path, seconds: float) -> dict:
         entry["shipped_path_deviation_from_reference"] = max(abs(r["p_ai_exact"] - r["p_ai_reference"]) for r in rows)
     det = load_detector(folder, fetch=False)
     if det.arithmetic is not None:
-        from artcheck.detect.backbones import OnnxBackbone
-
         entry["path"], entry["deviation"] = det.arithmetic.path, det.arithmetic.deviation
         entry["forward_images_per_s"] = {}
         for name in det.backbone.spec.arithmetic:
-            det.backbone = OnnxBackbone(det.backbone.spec, det.backbone.path, arithmetic=name, tokens=det.backbone.tokens)
+            det.backbone = det.backbone.with_arithmetic(name)
             entry["forward_images_per_s"][name] = forward_images_per_s(det, seconds)
     else:
         entry["forward_images_per_s"] = {"as stored": forward_images_per_s(det, seconds)}

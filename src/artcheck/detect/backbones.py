@@ -257,6 +257,7 @@ class OnnxBackbone:
                              f"({', '.join(spec.arithmetic) or 'none'})")
         self.spec, self.preprocess, self.path, self.arithmetic = spec, spec.preprocess, Path(path), arithmetic
         self.tokens = tokens or None          # a CLIP token subset (``clip_graph.TOKEN_SUBSETS``); None: all
+        self.threads = threads
         # per-tensor dynamic activation scales: an image's features would depend on its batch-mates
         self.per_image = arithmetic in INT8_PATHS
         opts = ort.SessionOptions()
@@ -265,6 +266,10 @@ class OnnxBackbone:
         model = _load_graph(path, spec, arithmetic, self.tokens)
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+
+    def with_arithmetic(self, arithmetic: str) -> "OnnxBackbone":
+        """The same graph (file, token subset, threads) computed by another of its arithmetic paths."""
+        return OnnxBackbone(self.spec, self.path, self.threads, arithmetic, self.tokens)
 
     def features(self, batch_uint8: np.ndarray) -> np.ndarray:
         """"identity": the first output flattened. "clip-layers": the unit-normalised projected

@@ -500,7 +500,7 @@ def load_detector(model: str | Path | None = None, threshold: float | None = Non
             raise ValueError(f"{folder / config['screenshot_check']}: {det.screenshot_check.w.shape[0]} weights, the "
                              f"head reads {n_cols} features; rebuild it with 'artcheck build-screenshot-check'")
     if len(getattr(backbone.spec, "arithmetic", ())) > 1:
-        det.backbone, det.arithmetic = _probed_backbone(backbone, det, folder / config["head"], threads)
+        det.backbone, det.arithmetic = _probed_backbone(backbone, det, folder / config["head"])
     return det
 
 
@@ -521,19 +521,18 @@ def load_tier(name: str, loaded: dict[str, Any]) -> Detector | Cascade:
     return loaded[name]
 
 
-def _probed_backbone(default, det: Detector, head_file: Path, threads: int | None):
+def _probed_backbone(default, det: Detector, head_file: Path):
     """The backbone computed by the fastest arithmetic path that stays within tolerance of the
     float64 reference on this machine (``detect.arithmetic``), and what the probe found."""
     import hashlib
 
     from artcheck.detect import arithmetic
-    from artcheck.detect.backbones import OnnxBackbone
 
     built = {default.arithmetic: default}
 
     def make(path: str):
         if path not in built:
-            built[path] = OnnxBackbone(default.spec, default.path, threads, path, default.tokens)
+            built[path] = default.with_arithmetic(path)
         return built[path]
 
     score = lambda feats: det.head.proba_ai(feats[:, det.columns])  # noqa: E731
