@@ -92,8 +92,9 @@ def test_check_half_from_the_cli_and_the_api(tmp_path, capsys):
 
 
 @pytest.mark.network
-def test_a_model_named_in_provenance_gives_the_half_tier_its_family():
-    """The half tier has no attribution head; a model named by provenance needs none."""
+def test_the_half_tier_names_a_family_and_provenance_overrides_it():
+    """The half tier has its own attribution head (on its half-token features); a model named by
+    provenance overrides it and is marked as provenance."""
     import io
 
     from PIL import Image
@@ -106,8 +107,9 @@ def test_a_model_named_in_provenance_gives_the_half_tier_its_family():
     buf = io.BytesIO()
     Image.open(ASSETS / "samples" / "human-anime-sprite.png").convert("RGB").save(buf, format="PNG", pnginfo=info)
     det = load_detector("half")
-    assert det.family_head is None
+    assert det.family_head is not None and det.family_head.coef.shape[1] == len(det.columns)
     v = det.check(buf.getvalue())
     assert v.verdict == "ai" and (v.family, v.family_source) == ("sdxl", "provenance: A1111 Model: juggernautXL_v9")
     plain = det.check(str(ASSETS / "samples" / "ai-anime-illustration.png"))
-    assert plain.verdict == "ai" and plain.family is None and "Family" not in plain.reason
+    assert plain.verdict == "ai" and plain.family_source == "model" and plain.family_p
+    assert plain.family == "novelai-anime"

@@ -142,10 +142,18 @@ def heldout_metrics(z: np.ndarray, fam: np.ndarray, src: np.ndarray) -> dict:
 
 def open_set(z: np.ndarray, top1: np.ndarray, fam: np.ndarray, measured: list[str], t: float,
              lofo_z: dict[str, np.ndarray], rule: str) -> dict:
-    """The open-set threshold on ``rule``'s score (``detect.attribution.open_score``): the largest
+    """The open-set threshold on ``rule``'s score (``detect.attribution.open_score``): see
+    :func:`open_threshold`."""
+    return open_threshold(open_score(z, t, rule), top1, fam, measured,
+                          {c: open_score(v, t, rule) for c, v in lofo_z.items()})
+
+
+def open_threshold(score: np.ndarray, top1: np.ndarray, fam: np.ndarray, measured: list[str],
+                   lofo_score: dict[str, np.ndarray]) -> dict:
+    """The largest threshold on an open-set ``score`` (higher: more like a known family; held out)
     that keeps the measured families' held-out top-1 at ``KEEP`` of what it is without a rule, and
-    how often each family left out of training is then answered ``unknown``."""
-    score = open_score(z, t, rule)
+    how often each family left out of training is then answered ``unknown`` (``lofo_score``: its
+    images' scores from a model fitted without it)."""
     base = float(np.mean([top1[fam == c].mean() for c in measured])) if measured else float(top1.mean())
 
     def known_top1(th: float) -> float:     # right and above the threshold, macro over measured families
@@ -154,10 +162,10 @@ def open_set(z: np.ndarray, top1: np.ndarray, fam: np.ndarray, measured: list[st
 
     grid = np.unique(np.round(np.quantile(score, np.linspace(0.0, 0.95, 191)), 3))
     threshold = float(max((th for th in grid if known_top1(th) >= KEEP * base), default=grid[0]))
-    rate = {c: float(np.mean(open_score(v, t, rule) < threshold)) for c, v in lofo_z.items()}
+    rate = {c: float(np.mean(v < threshold)) for c, v in lofo_score.items()}
     return {"threshold": threshold, "known_top1_with_rule": known_top1(threshold), "known_top1_without_rule": base,
             "lofo_unknown_rate": rate,
-            "lofo_unknown_macro": float(np.mean([rate[c] for c in measured])) if measured and lofo_z else None}
+            "lofo_unknown_macro": float(np.mean([rate[c] for c in measured])) if measured and lofo_score else None}
 
 
 def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, progress: bool = True,
@@ -222,14 +230,16 @@ def attribution_rows(data: list[str]) -> list:
     return [r for r in training_manifest(data) if r.target == 1 and family_of(r.generator) != UNKNOWN]
 
 
-def attribution_pool(data: list[str], backbone_name: str = "clip-vit-b16", progress: bool | None = None):
-    """(features at the detector's columns, families, sources, hold-out units) of the named AI images."""
+def attribution_pool(data: list[str], backbone_name: str = "clip-vit-b16", progress: bool | None = None,
+                     tokens: str | None = None):
+    """(features, families, sources, hold-out units) of the named AI images; ``tokens``: the
+    detector's CLIP token subset (the half tier's), None for all tokens."""
     from artcheck.detect.backbones import get_backbone
     from artcheck.families import family_of
     from artcheck.lab.pool import _features, holdout_units
 
     rows = attribution_rows(data)
-    backbone = get_backbone(backbone_name, fetch=True)
+    backbone = get_backbone(backbone_name, fetch=True, tokens=tokens)
     X = _features(backbone, backbone_name, [r.path for r in rows], "clean", None, progress)
     fam = np.array([family_of(r.generator) for r in rows])
     src = np.array([r.source for r in rows])
@@ -250,13 +260,14 @@ def build_attribution(model_dir: str | Path, data: list[str], progress: bool | N
     folder = Path(model_dir)
     cfg = json.loads((folder / DETECTOR_FILE).read_text())
     cols = columns(cfg["feature_columns"])
-    X, fam, src, units = attribution_pool(data, cfg["backbone"], progress)
+    X, fam, src, units = attribution_pool(data, cfg["backbone"], progress, cfg.get("tokens"))
     X = X[:, cols]
     m = measure(X, fam, src, units, progress is not False)
     head = fit_family_head(X, fam, src)
     head.temperature, head.open_threshold, head.open_rule = m["temperature"], m["open_threshold"], m["open_rule"]
     head.save(folder / "attribution.npz")
     m["data"] = list(data)
+    m["figure"] = str(figure) if figure else None
     m["command"] = "artcheck build-attribution --model DIR " + " ".join(f"--data {d}" for d in data)
     cfg["attribution"] = "attribution.npz"
     (folder / DETECTOR_FILE).write_text(json.dumps(cfg, indent=2) + "\n")

@@ -275,7 +275,7 @@ def attribution_lines(m: dict | None) -> list[str]:
                         if share[i, j] > 0), reverse=True)[:5]
         lines += ["", "Most often confused (share of the true family's held-out images answered as another): "
                   + "; ".join(f"{a} as {b} {v:.0%}" for v, a, b in worst)
-                  + ". Confusion matrix: docs/attribution-confusion.png."]
+                  + (f". Confusion matrix: {m['figure']}." if m.get("figure") else ".")]
     return lines
 
 
