@@ -41,17 +41,26 @@ from artcheck.lab.attribution import (_logits, attribution_pool, fit_family_head
 PCA_K = (32, 64, 128)
 
 
+def principal_basis(X: np.ndarray, k: int):
+    """(mean, scale, the top ``k`` principal directions) of the standardised features."""
+    mean, scale = X.mean(0), X.std(0) + 1e-6
+    Xs = (X - mean) / scale
+    # the Gram matrix's eigenvectors: n x n instead of an n x D SVD
+    w, U = np.linalg.eigh(Xs @ Xs.T)
+    top = np.argsort(w)[::-1][:k]
+    Vt = (U[:, top].T @ Xs) / np.sqrt(np.maximum(w[top], 1e-12))[:, None]
+    return mean, scale, Vt
+
+
 class Gaussians:
     """Family Gaussians in a PCA space of the standardised features (fitted on AI images only)."""
 
-    def __init__(self, X: np.ndarray, fam: np.ndarray, src: np.ndarray, k: int):
+    def __init__(self, X: np.ndarray, fam: np.ndarray, src: np.ndarray, k: int, basis=None):
         from sklearn.covariance import LedoitWolf
 
-        self.mean, self.scale = X.mean(0), X.std(0) + 1e-6
-        Xs = (X - self.mean) / self.scale
-        _, _, Vt = np.linalg.svd(Xs, full_matrices=False)
+        self.mean, self.scale, Vt = basis if basis is not None else principal_basis(X, max(PCA_K))
         self.V = Vt[:k]
-        Z = Xs @ self.V.T
+        Z = ((X - self.mean) / self.scale) @ self.V.T
         self.families = sorted(set(fam))
         self.mu = np.stack([np.mean([Z[(fam == f) & (src == s)].mean(0) for s in np.unique(src[fam == f])], axis=0)
                             for f in self.families])
@@ -76,15 +85,24 @@ class Gaussians:
         return -d
 
 
-def heldout_scores(X, fam, src, units, k, relative) -> np.ndarray:
-    """Each known image's score from Gaussians fitted without its fold."""
-    out = np.zeros(len(fam))
+def heldout_scores(X, fam, src, units, bases) -> dict:
+    """Each known image's scores (every k, plain and relative) from Gaussians fitted without its fold."""
+    out = {}
 
     def fit(tr, te, classes):
-        out[te] = Gaussians(X[tr], fam[tr], src[tr], k).score(X[te], relative)
+        key = tuple(tr[:3]) + (len(tr),)
+        bases.setdefault(key, principal_basis(X[tr], max(PCA_K)))
+        for k in PCA_K:
+            g = Gaussians(X[tr], fam[tr], src[tr], k, bases[key])
+            for relative in (False, True):
+                out.setdefault(rule_name(k, relative), np.zeros(len(fam)))[te] = g.score(X[te], relative)
         return np.zeros((len(te), len(classes)))
     heldout_logits(X, fam, units, fit, sorted(set(fam)), progress=False)
     return out
+
+
+def rule_name(k: int, relative: bool) -> str:
+    return f"{'relative ' if relative else ''}Mahalanobis, k={k}"
 
 
 if __name__ == "__main__":
@@ -107,12 +125,14 @@ if __name__ == "__main__":
     for rule in ("energy", "top_p"):
         known[rule] = open_score(z, t, rule)
         lofo[rule] = {c: open_score(v, t, rule) for c, v in lofo_z.items()}
-    for k in PCA_K:
-        for relative in (False, True):
-            name = f"{'relative ' if relative else ''}Mahalanobis, k={k}"
-            print(name, flush=True)
-            known[name] = heldout_scores(X, fam, src, units, k, relative)
-            lofo[name] = {c: Gaussians(X[~h], fam[~h], src[~h], k).score(X[h], relative) for c, h in lofo_x.items()}
+    print("Mahalanobis", flush=True)
+    known.update(heldout_scores(X, fam, src, units, {}))
+    for c, h in lofo_x.items():
+        basis = principal_basis(X[~h], max(PCA_K))
+        for k in PCA_K:
+            g = Gaussians(X[~h], fam[~h], src[~h], k, basis)
+            for relative in (False, True):
+                lofo.setdefault(rule_name(k, relative), {})[c] = g.score(X[h], relative)
     for name in [n for n in known if "Mahalanobis" in n]:
         mu_e, sd_e = known["energy"].mean(), known["energy"].std()
         mu_m, sd_m = known[name].mean(), known[name].std()

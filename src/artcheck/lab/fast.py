@@ -198,7 +198,7 @@ def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/as
     say(f"student features ({len(paths)} images: clean, one processed copy, JPEG q60 + 0.75x)")
     sviews = student_views(graph, paths, progress)
     say("the default's features (cached when the default was built here)")
-    tviews = feature_views(get_backbone(tcfg["backbone"], fetch=True), paths, 0, progress)
+    tviews = feature_views(get_backbone(tcfg["backbone"], fetch=True, tokens=tcfg.get("tokens")), paths, 0, progress)
     recipe = DEFAULT_RECIPE
     thead = LinearProbe.load(tfolder / tcfg["head"])
     lg = held_out_pair(tviews, sviews, y, src, groups, recipe, thead.platt, lam, C, progress)
