@@ -1,6 +1,6 @@
 """Family attribution: open-set rules compared, held out by source (issue 27).
 
-    python benchmarks/attribution_open_set.py      # about 20 minutes here once the pool's features are cached
+    python benchmarks/attribution_open_set.py      # about 15 minutes here once the pool's features are cached
                                                    # -> benchmarks/results/attribution_open_set.json
 
 The head answers ``unknown`` where an open-set score says the image is unlike every family it
