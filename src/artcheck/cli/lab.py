@@ -459,7 +459,7 @@ def build_fast_cmd(
     m, d, c = cfg["metrics"]["held_out"], cfg["default_on_same_folds"]["held_out"], cfg["cascade"]
     out.print(f"held out by source, pooled / macro: fast balanced accuracy {m['pooled']['balanced_accuracy']:.3f} / "
               f"{m['macro']['balanced_accuracy']:.3f}, AUC {m['pooled']['roc_auc']:.3f} / {m['macro']['roc_auc']:.3f}; "
-              f"default {d['pooled']['balanced_accuracy']:.3f} / {d['macro']['balanced_accuracy']:.3f}, "
+              f"{teacher} {d['pooled']['balanced_accuracy']:.3f} / {d['macro']['balanced_accuracy']:.3f}, "
               f"{d['pooled']['roc_auc']:.3f} / {d['macro']['roc_auc']:.3f}; band {cfg['uncertain_band']}")
     out.print(f"cascade: {c['escalated_share']:.1%} escalated, balanced accuracy {c['balanced_accuracy']['pooled']:.3f} "
               f"/ {c['balanced_accuracy']['macro']:.3f}")

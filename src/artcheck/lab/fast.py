@@ -197,7 +197,7 @@ def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/as
     groups = np.array([r.group for r in manifest])
     say(f"student features ({len(paths)} images: clean, one processed copy, JPEG q60 + 0.75x)")
     sviews = student_views(graph, paths, progress)
-    say("the default's features (cached when the default was built here)")
+    say(f"the teacher's features ({teacher}; cached when it was built here)")
     tviews = feature_views(get_backbone(tcfg["backbone"], fetch=True, tokens=tcfg.get("tokens")), paths, 0, progress)
     recipe = DEFAULT_RECIPE
     thead = LinearProbe.load(tfolder / tcfg["head"])
@@ -223,7 +223,7 @@ def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/as
     cascade["robust_escalated_share"] = float(esc_rob.mean())
     cascade["escalated_by_label"] = {"ai": float(esc[y == 1].mean()), "human": float(esc[y == 0].mean())}
 
-    say("the shipped head: every image, soft targets from the shipped default")
+    say(f"the shipped head: every image, soft targets from the shipped {teacher}")
     t_all = lam * y + (1 - lam) * thead.proba_ai(tviews["clean"][:, columns(tcfg["feature_columns"])])
     head = soft_probe([sviews["clean"], sviews["aug1"]], y, t_all, src, C)
     head.platt = s_map
@@ -234,7 +234,7 @@ def build_fast(data: list[str] | None = None, out: str | Path = "src/artcheck/as
               "preprocess": student_preprocess(), "feature_dim": FEATURE_DIM, "head": "head.json",
               "uncertain_band": [lo, hi], "input_check": True, "input_normalisation": tcfg.get("input_normalisation"),
               "recipe": f"MobileNetV2 taps (mean, std), frozen; linear head on soft targets "
-                        f"{lam:g} * label + {1 - lam:g} * default P(ai), clean + one processed copy, C={C:g}",
+                        f"{lam:g} * label + {1 - lam:g} * {teacher} P(ai), clean + one processed copy, C={C:g}",
               "teacher": {"name": tcfg.get("name"), "version": tcfg.get("version")},
               "created": datetime.now(timezone.utc).isoformat(), "git_sha": runs.git_sha(),
               "training_data": sorted(set(src)), "n_images": len(y), "data": data,
