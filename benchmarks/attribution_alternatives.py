@@ -16,7 +16,11 @@ named AI images (the shipped pool), every fit inside its fold:
   weight), the answer the nearest by cosine; no fitted weights to overfit sources;
 - **forensic features only**: the 28 weight-free traces of ``lab.forensic`` (spectrum rings,
   high-frequency share, noise residuals), which see the maker rather than the subject;
-- **CLIP + forensic**: the shipped head's logits plus w x the forensic head's logits.
+- **CLIP + forensic**: the shipped head's logits plus w x the forensic head's logits;
+- **processed copies**: each training image also as its JPEG q60 + 0.75x copy (the detector's
+  robustness view), so the head cannot lean on traces that processing removes;
+- **the half tier's features** (the same CLIP on a checkerboard of half its patch tokens), alone
+  and with their logits averaged with the shipped head's.
 
 All rows temperature-calibrated on their held-out logits, macro over families with at least
 3 sources, as docs/evaluation.md reports the shipped head.
@@ -37,7 +41,8 @@ from common import shipped_training_data, write_json  # noqa: E402
 
 from artcheck.lab.attribution import (C, _logits, attribution_pool, attribution_rows, fit_family_head,  # noqa: E402
                                       head_fit, heldout_logits, heldout_metrics)
-from artcheck.lab.pool import columns  # noqa: E402
+from artcheck.detect.backbones import get_backbone  # noqa: E402
+from artcheck.lab.pool import ROBUST_VARIANT, _features, _robust, columns  # noqa: E402
 
 FORENSIC_C = 1.0            # 28 standardised features: little to overfit
 NAP_K = (10, 40)
@@ -75,6 +80,14 @@ def nearest_mean_fit(X, fam, src):
             c = np.mean([Xtr[in_f & (src[tr] == s)].mean(0) for s in np.unique(src[tr][in_f])], axis=0)
             z[:, classes.index(f)] = unit @ (c / np.linalg.norm(c))
         return z
+    return fit
+
+
+def augmented_fit(X, R, fam, src):
+    """The shipped head fitted on each training image and its processed copy (``R``)."""
+    def fit(tr, te, classes):
+        return _logits(fit_family_head(np.concatenate([X[tr], R[tr]]), np.concatenate([fam[tr]] * 2),
+                                       np.concatenate([src[tr]] * 2), C), X[te], classes)
     return fit
 
 
@@ -123,5 +136,14 @@ if __name__ == "__main__":
     report(f"forensic features only (C={FORENSIC_C:g})", z["forensic"])
     for w in FUSION_W:
         report(f"CLIP + {w:g} x forensic", z["clip"] + w * z["forensic"])
+    paths = [r.path for r in attribution_rows(data)]
+    R = _features(get_backbone("clip-vit-b16", fetch=True), "clip-vit-b16", paths, ROBUST_VARIANT, _robust,
+                  None)[:, detector_columns()]
+    report("clean + processed copies (JPEG q60 + 0.75x) in training", heldout_logits(
+        X, fam, units, augmented_fit(X, R, fam, src), classes, progress=False))
+    H = attribution_pool(data, tokens="checkerboard")[0][:, detector_columns()]
+    z["half"] = heldout_logits(H, fam, units, head_fit(H, fam, src), classes, progress=False)
+    report("the half tier's features (checkerboard tokens)", z["half"])
+    report("mean of the shipped head's and the half-feature head's logits", (z["clip"] + z["half"]) / 2)
     write_json(ROOT / "benchmarks" / "results" / "attribution_alternatives.json",
                {"command": "python benchmarks/attribution_alternatives.py", "n": int(len(fam)), "rows": out})

@@ -10,10 +10,15 @@ their commands on ``app``; nothing here imports them, so there is no import cycl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
 
 def _plain_usage_names() -> None:
     """Usage lines in click's own style (``check [OPTIONS] PATHS...``): typer 0.29 writes required
