@@ -1,6 +1,6 @@
 """Family attribution: methods other than the shipped head, held out by source (issue 27).
 
-    python benchmarks/attribution_alternatives.py    # about 12 minutes here once the pool's features are cached
+    python benchmarks/attribution_alternatives.py    # about 16 minutes here once the pool's features are cached
                                                      # -> benchmarks/results/attribution_alternatives.json
 
 The shipped head (a multinomial logistic regression on the detector's CLIP features) tells
