@@ -24,6 +24,9 @@ def test_the_fast_tier_ships_its_graph_and_runs_without_fetching():
     assert graph.stat().st_size < 8 * 2**20, "the fast tier should stay a few MB"
     det = load_detector("fast", fetch=False)          # nothing to fetch: the graph is in the package
     assert det.model_info["name"] == "artcheck-fast" and det.arithmetic is None
+    # its threads do not spin between operators: the decoding threads need those cores (docs/scale.md)
+    opts = det.backbone.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert cfg["metrics"]["held_out"]["pooled"]["roc_auc"] > 0.7
     assert set(cfg["against_default"]) == {"pooled balanced_accuracy", "pooled roc_auc", "macro balanced_accuracy",
                                            "macro roc_auc"}

@@ -43,6 +43,11 @@ class BackboneSpec:
     # Empty: the file as it is. INT8 graphs quantise activations per tensor over the whole batch,
     # so an image's features would depend on its batch-mates: those paths run images one by one.
     arithmetic: tuple[str, ...] = ()
+    # ONNX Runtime's intra-op threads spin between operators by default. For a graph far quicker than
+    # decoding its input (the fast tier's student: 5 ms of model against about 20 ms of decoding and
+    # normalisation per 1024-px JPEG), the spinning takes the cores the decoding threads need. Measured
+    # in docs/scale.md ("Spinning threads"); scores are the same either way.
+    spin: bool = True
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -263,6 +268,8 @@ class OnnxBackbone:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("ARTCHECK_THREADS", 0)) or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spec.spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = _load_graph(path, spec, arithmetic, self.tokens)
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
@@ -335,7 +342,7 @@ def packaged_backbone(folder: str | Path, config: dict, threads: int | None = No
                            "reinstall artcheck, or rebuild the folder with 'artcheck build-fast'")
     spec = BackboneSpec(name=config["backbone"], architecture=f"packaged ONNX graph {graph.name}",
                         preprocess=PreprocessConfig.from_dict(config["preprocess"]), sources=(), runtime="onnx",
-                        feature_dim=int(config["feature_dim"]), pooling="identity")
+                        feature_dim=int(config["feature_dim"]), pooling="identity", spin=False)
     return OnnxBackbone(spec, graph, threads)
 
 
