@@ -85,15 +85,14 @@ class Gaussians:
         return -d
 
 
-def heldout_scores(X, fam, src, units, bases) -> dict:
+def heldout_scores(X, fam, src, units) -> dict:
     """Each known image's scores (every k, plain and relative) from Gaussians fitted without its fold."""
     out = {}
 
     def fit(tr, te, classes):
-        key = tuple(tr[:3]) + (len(tr),)
-        bases.setdefault(key, principal_basis(X[tr], max(PCA_K)))
+        basis = principal_basis(X[tr], max(PCA_K))
         for k in PCA_K:
-            g = Gaussians(X[tr], fam[tr], src[tr], k, bases[key])
+            g = Gaussians(X[tr], fam[tr], src[tr], k, basis)
             for relative in (False, True):
                 out.setdefault(rule_name(k, relative), np.zeros(len(fam)))[te] = g.score(X[te], relative)
         return np.zeros((len(te), len(classes)))
@@ -126,7 +125,7 @@ if __name__ == "__main__":
         known[rule] = open_score(z, t, rule)
         lofo[rule] = {c: open_score(v, t, rule) for c, v in lofo_z.items()}
     print("Mahalanobis", flush=True)
-    known.update(heldout_scores(X, fam, src, units, {}))
+    known.update(heldout_scores(X, fam, src, units))
     for c, h in lofo_x.items():
         basis = principal_basis(X[~h], max(PCA_K))
         for k in PCA_K:
