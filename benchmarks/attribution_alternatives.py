@@ -42,7 +42,7 @@ from common import shipped_training_data, write_json  # noqa: E402
 from artcheck.lab.attribution import (C, _logits, attribution_pool, attribution_rows, fit_family_head,  # noqa: E402
                                       head_fit, heldout_logits, heldout_metrics)
 from artcheck.detect.backbones import get_backbone  # noqa: E402
-from artcheck.lab.pool import ROBUST_VARIANT, _features, _robust, columns  # noqa: E402
+from artcheck.lab.pool import ROBUST_VARIANT, columns, feature_views  # noqa: E402
 
 FORENSIC_C = 1.0            # 28 standardised features: little to overfit
 NAP_K = (10, 40)
@@ -137,8 +137,7 @@ if __name__ == "__main__":
     for w in FUSION_W:
         report(f"CLIP + {w:g} x forensic", z["clip"] + w * z["forensic"])
     paths = [r.path for r in attribution_rows(data)]
-    R = _features(get_backbone("clip-vit-b16", fetch=True), "clip-vit-b16", paths, ROBUST_VARIANT, _robust,
-                  None)[:, detector_columns()]
+    R = feature_views(get_backbone("clip-vit-b16", fetch=True), paths, 0)[ROBUST_VARIANT][:, detector_columns()]
     report("clean + processed copies (JPEG q60 + 0.75x) in training", heldout_logits(
         X, fam, units, augmented_fit(X, R, fam, src), classes, progress=False))
     H = attribution_pool(data, tokens="checkerboard")[0][:, detector_columns()]
