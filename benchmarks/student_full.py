@@ -1,0 +1,220 @@
+"""Does fine-tuning the fast tier's whole trunk help? Every MobileNetV2 stage trained, against the frozen student.
+
+    python benchmarks/student_full.py [--epochs 3] [--lr 1e-4]    # about 45 min here; results/student_full.json
+
+``benchmarks/student_tail.py`` trained the last five stages from cached activations and found no gain;
+this trains all 19 stages end to end, which the tail measurement could not rule out: the early
+stages (112 and 56 px maps) are where pixel-level traces of a generator would be. The inputs
+(224 px, ImageNet-normalised, exactly the student's preprocessing) are decoded once per image and
+view (clean, one processed copy, JPEG q60 + 0.75x) and kept as uint8 arrays in artcheck's cache.
+
+The model is the shipped student with every weight trainable: the eight taps' per-channel mean and
+std (``models.student``), standardised with the frozen trunk's statistics on the training rows, and
+one linear layer. BatchNorm keeps its ImageNet statistics and affine weights (batches of 32 are too
+small to re-estimate them); channels-last memory layout (1.6x faster training here).
+
+Protocol: ``student_tail.py``'s (the learners' one): the shipped detector's training pool, K = 5 folds
+over hold-out units, labels only, source-balanced loss, each epoch drawing the clean or the processed
+copy of every image; pooled and macro over sources, clean and after JPEG q60 + 0.75x, threshold 0.5.
+The frozen baseline is recomputed from ``student_tail.py``'s cached activations on the same folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import shipped_training_data, write_json  # noqa: E402
+from student_tail import K, SEED, cached_views, frozen_taps  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "student_full.json"
+BATCH = 32
+
+
+def cached_inputs(paths: list[str], folder: Path) -> dict[str, np.ndarray]:
+    """view -> the student's uint8 input of every image, (N, 224, 224, 3), memory-mapped."""
+    from artcheck.images import load_image
+    from artcheck.lab import perturb
+    from artcheck.lab.pool import _robust
+    from artcheck.lab.fast import student_preprocess
+    from artcheck.detect.preprocess import PreprocessConfig as Preprocess
+    from artcheck.progress import track
+
+    pre = Preprocess.from_dict(student_preprocess())
+    fns = {"clean": None, "aug1": lambda im, i: perturb.random_processing(im, perturb.image_seed(im, 1)),
+           "robust": _robust}
+    out = {}
+    for view, fn in fns.items():
+        f = folder / f"input224-{view}.npy"
+        if not f.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f"input224-{view}.partial.npy"
+            arr = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(paths), 224, 224, 3))
+            for i in track(range(len(paths)), f"student inputs, {view}"):
+                im = load_image(paths[i]).image.convert("RGB")
+                arr[i] = pre.to_uint8(fn(im, i) if fn else im)
+            arr.flush()
+            del arr
+            tmp.rename(f)
+        out[view] = np.load(f, mmap_mode="r")
+    return out
+
+
+def _tensor(pre, x_uint8: np.ndarray):
+    import torch
+
+    return torch.from_numpy(pre.normalize(np.ascontiguousarray(x_uint8))).contiguous(memory_format=torch.channels_last)
+
+
+def full_model(mean: np.ndarray, std: np.ndarray):
+    import torch
+    from torch import nn
+
+    from artcheck.models.student import FEATURE_DIM, StudentTrunk
+
+    class Full(nn.Module):
+        """The student's trunk, every weight trainable, -> standardised tap statistics -> a logit."""
+
+        def __init__(self):
+            super().__init__()
+            self.trunk = StudentTrunk()
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+            self.head = nn.Linear(FEATURE_DIM, 1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.requires_grad_(False)
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+            return self
+
+        def forward(self, x):
+            return self.head((self.trunk(x) - self.mean) / self.std)[:, 0]
+
+    return Full().to(memory_format=torch.channels_last)
+
+
+def _features(model, pre, inputs, rows) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([model(_tensor(pre, inputs[rows[s:s + 64]])).numpy()
+                               for s in range(0, len(rows), 64)])
+
+
+def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int):
+    import torch
+    import torch.nn.functional as F
+
+    from artcheck.models.student import StudentTrunk
+    from artcheck.progress import track
+
+    torch.manual_seed(seed)
+    frozen = StudentTrunk().eval().to(memory_format=torch.channels_last)
+    taps = _features(frozen, pre, inputs["clean"], rows)
+    model = full_model(taps.mean(0), taps.std(0) + 1e-6)
+    opt = torch.optim.AdamW([{"params": [p for p in model.trunk.parameters() if p.requires_grad], "lr": lr},
+                             {"params": model.head.parameters(), "lr": 10 * lr}], weight_decay=0.05)
+    steps = epochs * -(-len(rows) // BATCH)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [lr, 10 * lr], total_steps=steps)
+    rng, wt = np.random.default_rng(seed), torch.tensor(w / w.mean(), dtype=torch.float32)
+    model.train()
+    losses = []
+    for epoch in range(epochs):
+        order = rng.permutation(len(rows))
+        for s in track(range(0, len(order), BATCH), f"epoch {epoch + 1}/{epochs}"):
+            b = order[s:s + BATCH]
+            aug = rng.random(len(b)) < 0.5
+            idx = rows[b]
+            x = np.where(aug[:, None, None, None], inputs["aug1"][idx], inputs["clean"][idx])
+            logit = model(_tensor(pre, x))
+            loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[idx], dtype=torch.float32),
+                                                       reduction="none") * wt[b]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        print(f"  epoch {epoch + 1}: mean training loss {np.mean(losses[-(len(order) // BATCH):]):.3f}", flush=True)
+    return model.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1e-4, help="the trunk's peak learning rate (the head's is 10x)")
+    ap.add_argument("--folds", type=int, default=K, help="run only the first N of the K folds (a quick look)")
+    ap.add_argument("--cache", default=None, help="folder for the cached inputs (default: artcheck's cache)")
+    args = ap.parse_args()
+
+    import torch
+
+    from artcheck.detect.arithmetic import cpu_info
+    from artcheck.detect.preprocess import PreprocessConfig as Preprocess
+    from artcheck.detect.probe import _sigmoid
+    from artcheck.detect.weights import cache_dir
+    from artcheck.lab.fast import soft_probe, student_preprocess
+    from artcheck.lab.folds import held_out_summary, unit_folds
+    from artcheck.lab.heads import source_weights
+    from artcheck.lab.pool import holdout_units, training_manifest
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    manifest = training_manifest(shipped_training_data())
+    paths = [r.path for r in manifest]
+    y = np.array([r.target for r in manifest])
+    src = np.array([r.source for r in manifest])
+    folds = unit_folds(y, holdout_units(src, np.array([r.group for r in manifest])), K, SEED)
+    cache = Path(args.cache) if args.cache else cache_dir().parent / "student_full"
+    inputs = cached_inputs(paths, cache)
+    pre = Preprocess.from_dict(student_preprocess())
+    w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    scored = np.isin(folds, range(args.folds))
+
+    def summary(name, clean, robust, seconds):
+        s = held_out_summary(y[scored], _sigmoid(clean[scored]), src[scored])
+        r = held_out_summary(y[scored], _sigmoid(robust[scored]), src[scored])
+        row = {"method": name, "seconds": round(seconds), "folds": args.folds,
+               **{f"{scope} {k}": round(s[scope][k], 3) for scope in ("pooled", "macro")
+                  for k in ("balanced_accuracy", "roc_auc")},
+               **{f"robust {scope} balanced_accuracy": round(r[scope]["balanced_accuracy"], 3)
+                  for scope in ("pooled", "macro")}}
+        print(row, flush=True)
+        return row
+
+    rows_out = []
+    t0 = time.perf_counter()
+    views = cached_views(paths, cache_dir().parent / "student_tail")
+    taps = {v: frozen_taps(views, v) for v in views}
+    clean, robust = np.zeros(len(y)), np.zeros(len(y))
+    for k in range(args.folds):
+        tr, te = folds != k, folds == k
+        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
+        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
+    rows_out.append(summary("frozen student (shipped recipe, labels only)", clean, robust, time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    for k in range(args.folds):
+        tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        print(f"fold {k + 1}/{args.folds}: {len(tr)} training images, {len(te)} held out", flush=True)
+        model = train_full(pre, inputs, tr, y, w[tr], args.epochs, args.lr, SEED + k)
+        clean[te], robust[te] = _features(model, pre, inputs["clean"], te), _features(model, pre, inputs["robust"], te)
+    rows_out.append(summary(f"whole trunk trained, {args.epochs} epochs, lr {args.lr:g}", clean, robust,
+                            time.perf_counter() - t0))
+    write_json(RESULTS, {"cpu": cpu_info(), "n": int(scored.sum()), "k": K, "seed": SEED, "rows": rows_out,
+                         "command": "python benchmarks/student_full.py " + " ".join(sys.argv[1:])})
+
+
+if __name__ == "__main__":
+    main()
