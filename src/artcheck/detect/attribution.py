@@ -4,11 +4,11 @@ A multinomial logistic head on the detector's own features (the same backbone pa
 on AI images only (``lab.attribution``), answers a probability per family of
 ``artcheck.families`` with an open-set rule: when the head's evidence for every family it knows is
 low the answer is ``unknown``, so a family it never saw is not forced into a wrong name. The
-evidence (``open_rule``) is the energy score, T log sum exp(z / T) over the families' logits z
-(Liu et al. 2020, "Energy-based out-of-distribution detection"): held out, it answers a family
-left out of training ``unknown`` about 1.6x as often as a threshold on the top probability, at
-the same cost to the known families (docs/evaluation.md). Heads saved before it use the top
-probability (``open_rule = "top_p"``). Where
+evidence (``open_rule``) is whichever of two scores the build measured to answer a family left out
+of training ``unknown`` more often at the same cost to the known families (``lab.attribution``,
+nested leave-one-family-out): the top calibrated probability (the default's head: 27% against 16%)
+or the energy score, T log sum exp(z / T) over the families' logits z (Liu et al. 2020,
+"Energy-based out-of-distribution detection"). Where
 provenance names the model (``family_from_provenance``), the family comes from that and is
 marked certain.
 
