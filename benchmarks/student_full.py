@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import shipped_training_data, write_json  # noqa: E402
-from student_tail import K, SEED, cached_views, frozen_taps  # noqa: E402
+from student_tail import K, SEED, cached_views, frozen_baseline, frozen_batchnorm_module, summary_row  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "student_full.json"
 BATCH = 32
@@ -79,7 +79,7 @@ def full_model(mean: np.ndarray, std: np.ndarray):
 
     from artcheck.models.student import FEATURE_DIM, StudentTrunk
 
-    class Full(nn.Module):
+    class Full(frozen_batchnorm_module()):
         """The student's trunk, every weight trainable, -> standardised tap statistics -> a logit."""
 
         def __init__(self):
@@ -90,16 +90,7 @@ def full_model(mean: np.ndarray, std: np.ndarray):
             self.head = nn.Linear(FEATURE_DIM, 1)
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.requires_grad_(False)
-
-        def train(self, mode: bool = True):
-            super().train(mode)
-            for m in self.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
-            return self
+            self.freeze_batchnorm()
 
         def forward(self, x):
             return self.head((self.trunk(x) - self.mean) / self.std)[:, 0]
@@ -164,10 +155,9 @@ def main() -> None:
 
     from artcheck.detect.arithmetic import cpu_info
     from artcheck.detect.preprocess import PreprocessConfig as Preprocess
-    from artcheck.detect.probe import _sigmoid
     from artcheck.detect.weights import cache_dir
-    from artcheck.lab.fast import soft_probe, student_preprocess
-    from artcheck.lab.folds import held_out_summary, unit_folds
+    from artcheck.lab.fast import student_preprocess
+    from artcheck.lab.folds import unit_folds
     from artcheck.lab.heads import source_weights
     from artcheck.lab.pool import holdout_units, training_manifest
 
@@ -183,35 +173,16 @@ def main() -> None:
     w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     scored = np.isin(folds, range(args.folds))
 
-    def summary(name, clean, robust, seconds):
-        s = held_out_summary(y[scored], _sigmoid(clean[scored]), src[scored])
-        r = held_out_summary(y[scored], _sigmoid(robust[scored]), src[scored])
-        row = {"method": name, "seconds": round(seconds), "folds": args.folds,
-               **{f"{scope} {k}": round(s[scope][k], 3) for scope in ("pooled", "macro")
-                  for k in ("balanced_accuracy", "roc_auc")},
-               **{f"robust {scope} balanced_accuracy": round(r[scope]["balanced_accuracy"], 3)
-                  for scope in ("pooled", "macro")}}
-        print(row, flush=True)
-        return row
-
-    rows_out = []
-    t0 = time.perf_counter()
-    views = cached_views(paths, cache_dir().parent / "student_tail")
-    taps = {v: frozen_taps(views, v) for v in views}
+    rows_out = [frozen_baseline(cached_views(paths, cache_dir().parent / "student_tail"), folds, y, src, args.folds)]
     clean, robust = np.zeros(len(y)), np.zeros(len(y))
-    for k in range(args.folds):
-        tr, te = folds != k, folds == k
-        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
-        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
-    rows_out.append(summary("frozen student (shipped recipe, labels only)", clean, robust, time.perf_counter() - t0))
     t0 = time.perf_counter()
     for k in range(args.folds):
         tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         print(f"fold {k + 1}/{args.folds}: {len(tr)} training images, {len(te)} held out", flush=True)
         model = train_full(pre, inputs, tr, y, w[tr], args.epochs, args.lr, SEED + k)
         clean[te], robust[te] = _features(model, pre, inputs["clean"], te), _features(model, pre, inputs["robust"], te)
-    rows_out.append(summary(f"whole trunk trained, {args.epochs} epochs, lr {args.lr:g}", clean, robust,
-                            time.perf_counter() - t0))
+    rows_out.append(summary_row(f"whole trunk trained, {args.epochs} epochs, lr {args.lr:g}", y[scored], src[scored],
+                                clean[scored], robust[scored], time.perf_counter() - t0, folds=args.folds))
     write_json(RESULTS, {"cpu": cpu_info(), "n": int(scored.sum()), "k": K, "seed": SEED, "rows": rows_out,
                          "command": "python benchmarks/student_full.py " + " ".join(sys.argv[1:])})
 

@@ -76,23 +76,13 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
     return out
 
 
-def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
-    import torch
+def frozen_batchnorm_module():
+    """An ``nn.Module`` base whose BatchNorm layers keep their ImageNet statistics and weights, in
+    training too (call ``freeze_batchnorm()`` once the layers exist)."""
     from torch import nn
 
-    from artcheck.models.student import StudentTrunk, channel_stats
-
-    class Tail(nn.Module):
-        """Stages 14-18 (ImageNet weights, trainable) -> their tap statistics, beside the frozen early ones -> a logit."""
-
-        def __init__(self):
-            super().__init__()
-            self.stages = nn.ModuleList(StudentTrunk().features[FIRST_TRAINED:19])
-            self.register_buffer("mean", torch.tensor(early_mean))
-            self.register_buffer("std", torch.tensor(early_std))
-            late = 2 * (160 * 3 + 320 + 1280)       # taps 14, 15, 16 (160 channels), 17, 18
-            self.norm = nn.LayerNorm(late, elementwise_affine=False)
-            self.head = nn.Linear(len(early_mean) + late, 1)
+    class FrozenBatchNorm(nn.Module):
+        def freeze_batchnorm(self) -> None:
             for m in self.modules():
                 if isinstance(m, nn.BatchNorm2d):
                     m.requires_grad_(False)
@@ -103,6 +93,28 @@ def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
                 if isinstance(m, nn.BatchNorm2d):
                     m.eval()
             return self
+
+    return FrozenBatchNorm
+
+
+def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
+    import torch
+    from torch import nn
+
+    from artcheck.models.student import StudentTrunk, channel_stats
+
+    class Tail(frozen_batchnorm_module()):
+        """Stages 14-18 (ImageNet weights, trainable) -> their tap statistics, beside the frozen early ones -> a logit."""
+
+        def __init__(self):
+            super().__init__()
+            self.stages = nn.ModuleList(StudentTrunk().features[FIRST_TRAINED:19])
+            self.register_buffer("mean", torch.tensor(early_mean))
+            self.register_buffer("std", torch.tensor(early_std))
+            late = 2 * (160 * 3 + 320 + 1280)       # taps 14, 15, 16 (160 channels), 17, 18
+            self.norm = nn.LayerNorm(late, elementwise_affine=False)
+            self.head = nn.Linear(len(early_mean) + late, 1)
+            self.freeze_batchnorm()
 
         def forward(self, act, early):
             parts = []
@@ -176,6 +188,37 @@ def _late_stats(acts: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
+def summary_row(name: str, y, src, clean, robust, seconds: float, **extra) -> dict:
+    """One printed results row: held-out logits, clean and after JPEG q60 + 0.75x, pooled and macro."""
+    from artcheck.detect.probe import _sigmoid
+    from artcheck.lab.folds import held_out_summary
+
+    s, r = held_out_summary(y, _sigmoid(clean), src), held_out_summary(y, _sigmoid(robust), src)
+    row = {"method": name, "seconds": round(seconds), **extra,
+           **{f"{scope} {k}": round(s[scope][k], 3) for scope in ("pooled", "macro")
+              for k in ("balanced_accuracy", "roc_auc")},
+           **{f"robust {scope} balanced_accuracy": round(r[scope]["balanced_accuracy"], 3)
+              for scope in ("pooled", "macro")}}
+    print(row, flush=True)
+    return row
+
+
+def frozen_baseline(views, folds, y, src, n_folds: int) -> dict:
+    """The shipped student's recipe (labels only) on the cached taps, the first ``n_folds`` folds scored."""
+    from artcheck.lab.fast import soft_probe
+
+    t0 = time.perf_counter()
+    taps = {v: frozen_taps(views, v) for v in views}
+    clean, robust = np.zeros(len(y)), np.zeros(len(y))
+    for k in range(n_folds):
+        tr, te = folds != k, folds == k
+        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
+        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
+    scored = folds < n_folds
+    return summary_row("frozen student (shipped recipe, labels only)", y[scored], src[scored], clean[scored],
+                       robust[scored], time.perf_counter() - t0, **({"folds": n_folds} if n_folds < K else {}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, nargs="+", default=[4])
@@ -184,10 +227,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from artcheck.detect.arithmetic import cpu_info
-    from artcheck.detect.probe import _sigmoid
     from artcheck.detect.weights import cache_dir
-    from artcheck.lab.fast import soft_probe
-    from artcheck.lab.folds import held_out_summary, unit_folds
+    from artcheck.lab.folds import unit_folds
     from artcheck.lab.heads import source_weights
     from artcheck.lab.pool import holdout_units, training_manifest
 
@@ -200,24 +241,10 @@ def main() -> None:
     w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
 
     def summary(name, clean, robust, seconds):
-        s, r = held_out_summary(y, _sigmoid(clean), src), held_out_summary(y, _sigmoid(robust), src)
-        row = {"method": name, "seconds": round(seconds),
-               **{f"{scope} {k}": round(s[scope][k], 3) for scope in ("pooled", "macro")
-                  for k in ("balanced_accuracy", "roc_auc")},
-               **{f"robust {scope} balanced_accuracy": round(r[scope]["balanced_accuracy"], 3)
-                  for scope in ("pooled", "macro")}}
-        print(row, flush=True)
-        return row
+        return summary_row(name, y, src, clean, robust, seconds)
 
-    rows_out = []
-    t0 = time.perf_counter()
-    taps = {v: frozen_taps(views, v) for v in views}
+    rows_out = [frozen_baseline(views, folds, y, src, K)]
     clean, robust = np.zeros(len(y)), np.zeros(len(y))
-    for k in range(K):
-        tr, te = folds != k, folds == k
-        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
-        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
-    rows_out.append(summary("frozen student (shipped recipe, labels only)", clean, robust, time.perf_counter() - t0))
     for epochs in args.epochs:
         t0 = time.perf_counter()
         for k in range(K):
