@@ -41,15 +41,13 @@ BATCH = 32
 def cached_inputs(paths: list[str], folder: Path) -> dict[str, np.ndarray]:
     """view -> the student's uint8 input of every image, (N, 224, 224, 3), memory-mapped."""
     from artcheck.images import load_image
-    from artcheck.lab import perturb
-    from artcheck.lab.pool import _robust
+    from artcheck.lab.pool import _robust, processed_copy
     from artcheck.lab.fast import student_preprocess
     from artcheck.detect.preprocess import PreprocessConfig as Preprocess
     from artcheck.progress import track
 
     pre = Preprocess.from_dict(student_preprocess())
-    fns = {"clean": None, "aug1": lambda im, i: perturb.random_processing(im, perturb.image_seed(im, 1)),
-           "robust": _robust}
+    fns = {"clean": None, "aug1": processed_copy(1), "robust": _robust}
     out = {}
     for view, fn in fns.items():
         f = folder / f"input224-{view}.npy"

@@ -41,13 +41,11 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
     import torch
 
     from artcheck.detect.backbones import get_spec
-    from artcheck.lab import perturb
-    from artcheck.lab.pool import _robust
+    from artcheck.lab.pool import _robust, processed_copy
     from artcheck.models.student import StudentTrunk, channel_stats
     from artcheck.progress import track
 
-    fns = {"clean": None, "aug1": lambda im, i: perturb.random_processing(im, perturb.image_seed(im, 1)),
-           "robust": _robust}
+    fns = {"clean": None, "aug1": processed_copy(1), "robust": _robust}
     pre = get_spec("mobilenet-v2").preprocess
     out = {}
     for view, fn in fns.items():

@@ -34,13 +34,13 @@ from artcheck.detect.backbones import packaged_backbone
 from artcheck.detect.detector import DETECTOR_FILE, STUDENT_GRAPH, detector_config
 from artcheck.detect.features import FeatureCache, extract
 from artcheck.detect.probe import LinearProbe, _sigmoid
-from artcheck.lab import perturb, runs
+from artcheck.lab import runs
 from artcheck.lab.calibration import TARGET_HUMAN_FPR, choose_calibration, cross_fitted, pick_band
 from artcheck.lab.card import _card_numbers
 from artcheck.lab.folds import held_out_summary
 from artcheck.lab.heads import fit_head, source_weights
 from artcheck.lab.pool import (AUG_VARIANT, ROBUST_VARIANT, _robust, columns, feature_views, holdout_units,
-                               training_manifest, training_table)
+                               processed_copy, training_manifest, training_table)
 
 LAMBDA = 0.5                # weight of the label in the soft target; the rest is the default's P(ai)
 # the student head's regularisation (5 unit folds, labels only: C 0.001 / 0.003 / 0.01 / 0.03 gave
@@ -70,8 +70,7 @@ def student_views(graph: Path, paths: list[str], progress: bool | None = None) -
     backbone = packaged_backbone(graph.parent, {"backbone": "mobilenet-v2-taps", "backbone_graph": graph.name,
                                                 "preprocess": student_preprocess(), "feature_dim": FEATURE_DIM})
     key = f"mobilenet-v2-taps-{sha[:16]}"
-    fns = {"clean": None, "aug1": lambda img, i: perturb.random_processing(img, perturb.image_seed(img, 1)),
-           ROBUST_VARIANT: _robust}
+    fns = {"clean": None, "aug1": processed_copy(1), ROBUST_VARIANT: _robust}
     variants = {"clean": "clean", "aug1": AUG_VARIANT.format(k=1), ROBUST_VARIANT: ROBUST_VARIANT}
     out = {}
     for view, fn in fns.items():

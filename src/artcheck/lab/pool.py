@@ -199,14 +199,19 @@ def check_time_features(det, paths: list[str], progress: bool | None = None, per
 AUG_VARIANT = "proc{k}-crop"   # random_processing with crops; the cache key changes with the recipe
 
 
+def processed_copy(k: int):
+    """The ``k``-th processed copy of an image as a view ``(img, i) -> img``: ``random_processing``
+    seeded by the image's pixels and ``k``, so a cached copy is always the same copy."""
+    return lambda img, i: perturb.random_processing(img, perturb.image_seed(img, k))
+
+
 def feature_views(backbone, paths: list[str], n_aug: int, progress: bool | None = None) -> dict[str, np.ndarray]:
     """Cached features of every image: clean, ``n_aug`` randomly processed copies (seeded by each
     image's pixels, so a cached copy is the same copy) and the JPEG60 + 0.75x robustness view."""
     views = {"clean": _features(backbone, backbone.spec.name, paths, "clean", None, progress)}
     for k in range(n_aug):
         views[f"aug{k + 1}"] = _features(backbone, backbone.spec.name, paths, AUG_VARIANT.format(k=k + 1),
-                                         lambda img, i, k=k: perturb.random_processing(img, perturb.image_seed(img, k + 1)),
-                                         progress)
+                                         processed_copy(k + 1), progress)
     views[ROBUST_VARIANT] = _features(backbone, backbone.spec.name, paths, ROBUST_VARIANT, _robust, progress)
     return views
 
