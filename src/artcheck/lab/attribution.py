@@ -141,14 +141,6 @@ def heldout_metrics(z: np.ndarray, fam: np.ndarray, src: np.ndarray) -> dict:
             "confusion": confusion.tolist()}
 
 
-def open_set(z: np.ndarray, top1: np.ndarray, fam: np.ndarray, measured: list[str], t: float,
-             lofo_z: dict[str, np.ndarray], rule: str) -> dict:
-    """The open-set threshold on ``rule``'s score (``detect.attribution.open_score``): see
-    :func:`open_threshold`."""
-    return open_threshold(open_score(z, t, rule), top1, fam, measured,
-                          {c: open_score(v, t, rule) for c, v in lofo_z.items()})
-
-
 def open_threshold(score: np.ndarray, top1: np.ndarray, fam: np.ndarray, measured: list[str],
                    lofo_score: dict[str, np.ndarray]) -> dict:
     """The largest threshold on an open-set ``score`` (higher: more like a known family; held out)
@@ -204,7 +196,7 @@ def measure(X: np.ndarray, fam: np.ndarray, src: np.ndarray, units: np.ndarray, 
     t, top1 = m.pop("temperature"), m.pop("top1")
     m.pop("p")
 
-    rules = {r: open_set(z, top1, fam, m["measured_families"], t, {}, r) for r in OPEN_RULES}
+    rules = {r: open_threshold(open_score(z, t, r), top1, fam, m["measured_families"], {}) for r in OPEN_RULES}
     for r, rate in (lofo_rates(X, fam, src, units, C, say) if lofo else {}).items():
         rules[r].update(lofo_unknown_rate=rate,
                         lofo_unknown_macro=float(np.mean([rate[c] for c in m["measured_families"]])))
