@@ -1,6 +1,7 @@
 """Does fine-tuning the fast tier's whole trunk help? Every MobileNetV2 stage trained, against the frozen student.
 
     python benchmarks/student_full.py [--epochs 3] [--lr 1e-4]    # about 45 min here; results/student_full.json
+    python benchmarks/student_full.py --distill 1                 # with the CLIP feature loss; results/student_full_distill.json
 
 ``benchmarks/student_tail.py`` trained the last five stages from cached activations and found no gain;
 this trains all 19 stages end to end, which the tail measurement could not rule out: the early
@@ -71,7 +72,7 @@ def _tensor(pre, x_uint8: np.ndarray):
     return torch.from_numpy(pre.normalize(np.ascontiguousarray(x_uint8))).contiguous(memory_format=torch.channels_last)
 
 
-def full_model(mean: np.ndarray, std: np.ndarray):
+def full_model(mean: np.ndarray, std: np.ndarray, dims: int = 0):
     import torch
     from torch import nn
 
@@ -88,10 +89,12 @@ def full_model(mean: np.ndarray, std: np.ndarray):
             self.head = nn.Linear(FEATURE_DIM, 1)
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+            self.proj = nn.Linear(FEATURE_DIM, dims) if dims else None     # the CLIP coordinates (--distill)
             self.freeze_batchnorm()
 
-        def forward(self, x):
-            return self.head((self.trunk(x) - self.mean) / self.std)[:, 0]
+        def forward(self, x, with_proj: bool = False):
+            h = (self.trunk(x) - self.mean) / self.std
+            return (self.head(h)[:, 0], self.proj(h)) if with_proj else self.head(h)[:, 0]
 
     return Full().to(memory_format=torch.channels_last)
 
@@ -104,7 +107,9 @@ def _features(model, pre, inputs, rows) -> np.ndarray:
                                for s in range(0, len(rows), 64)])
 
 
-def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int):
+def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int, target=None, weight: float = 0.0):
+    """``target``: (N, dims) CLIP coordinates (``student_distill.pca_targets``) the taps also regress,
+    with ``weight`` beside the label's loss."""
     import torch
     import torch.nn.functional as F
 
@@ -114,9 +119,11 @@ def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int):
     torch.manual_seed(seed)
     frozen = StudentTrunk().eval().to(memory_format=torch.channels_last)
     taps = _features(frozen, pre, inputs["clean"], rows)
-    model = full_model(taps.mean(0), taps.std(0) + 1e-6)
+    distil = target is not None and weight > 0
+    model = full_model(taps.mean(0), taps.std(0) + 1e-6, target.shape[1] if distil else 0)
+    heads = list(model.head.parameters()) + (list(model.proj.parameters()) if distil else [])
     opt = torch.optim.AdamW([{"params": [p for p in model.trunk.parameters() if p.requires_grad], "lr": lr},
-                             {"params": model.head.parameters(), "lr": 10 * lr}], weight_decay=0.05)
+                             {"params": heads, "lr": 10 * lr}], weight_decay=0.05)
     steps = epochs * -(-len(rows) // BATCH)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [lr, 10 * lr], total_steps=steps)
     rng, wt = np.random.default_rng(seed), torch.tensor(w / w.mean(), dtype=torch.float32)
@@ -129,9 +136,11 @@ def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int):
             aug = rng.random(len(b)) < 0.5
             idx = rows[b]
             x = np.where(aug[:, None, None, None], inputs["aug1"][idx], inputs["clean"][idx])
-            logit = model(_tensor(pre, x))
+            logit, z = model(_tensor(pre, x), with_proj=True) if distil else (model(_tensor(pre, x)), None)
             loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[idx], dtype=torch.float32),
                                                        reduction="none") * wt[b]).mean()
+            if distil:
+                loss = loss + weight * F.mse_loss(z, torch.from_numpy(target[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -146,6 +155,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=1e-4, help="the trunk's peak learning rate (the head's is 10x)")
     ap.add_argument("--folds", type=int, default=K, help="run only the first N of the K folds (a quick look)")
+    ap.add_argument("--distill", type=float, default=0.0,
+                    help="weight of a loss regressing the default's CLIP features beside the label's "
+                         "(benchmarks/student_distill.py); 0: labels only")
+    ap.add_argument("--dims", type=int, default=64, help="principal directions of the CLIP features regressed")
     ap.add_argument("--cache", default=None, help="folder for the cached inputs (default: artcheck's cache)")
     args = ap.parse_args()
 
@@ -171,17 +184,29 @@ def main() -> None:
     w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     scored = np.isin(folds, range(args.folds))
 
+    T = None
+    if args.distill:
+        from attribution_alternatives import detector_columns
+        from student_distill import pca_targets
+
+        from artcheck.detect.backbones import get_backbone
+        from artcheck.lab.pool import feature_views
+
+        T = feature_views(get_backbone("clip-vit-b16", fetch=True), paths, 0)["clean"][:, detector_columns()]
     rows_out = [frozen_baseline(cached_views(paths, cache_dir().parent / "student_tail"), folds, y, src, args.folds)]
     clean, robust = np.zeros(len(y)), np.zeros(len(y))
     t0 = time.perf_counter()
     for k in range(args.folds):
         tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         print(f"fold {k + 1}/{args.folds}: {len(tr)} training images, {len(te)} held out", flush=True)
-        model = train_full(pre, inputs, tr, y, w[tr], args.epochs, args.lr, SEED + k)
+        target = pca_targets(T, tr, args.dims) if T is not None else None
+        model = train_full(pre, inputs, tr, y, w[tr], args.epochs, args.lr, SEED + k, target, args.distill)
         clean[te], robust[te] = _features(model, pre, inputs["clean"], te), _features(model, pre, inputs["robust"], te)
-    rows_out.append(summary_row(f"whole trunk trained, {args.epochs} epochs, lr {args.lr:g}", y[scored], src[scored],
-                                clean[scored], robust[scored], time.perf_counter() - t0, folds=args.folds))
-    write_json(RESULTS, {"cpu": cpu_info(), "n": int(scored.sum()), "k": K, "seed": SEED, "rows": rows_out,
+    name = f"whole trunk trained, {args.epochs} epochs, lr {args.lr:g}" + (
+        f", CLIP feature loss x {args.distill:g} ({args.dims} dims)" if args.distill else "")
+    rows_out.append(summary_row(name, y[scored], src[scored], clean[scored], robust[scored], time.perf_counter() - t0,
+                                folds=args.folds))
+    write_json(RESULTS.with_name("student_full_distill.json") if args.distill else RESULTS, {"cpu": cpu_info(), "n": int(scored.sum()), "k": K, "seed": SEED, "rows": rows_out,
                          "command": "python benchmarks/student_full.py " + " ".join(sys.argv[1:])})
 
 
