@@ -1,6 +1,6 @@
 """Does the fast tier's student learn more from the default's features than from its scores?
 
-    python benchmarks/student_distill.py [--epochs 4] [--weight 1]    # about 20 min here; results/student_distill.json
+    python benchmarks/student_distill.py [--epochs 4] [--weight 1]    # about 11 min per weight here once the caches exist; results/student_distill.json
 
 The shipped student (``models.student``, ``lab.fast``) learns from one number per image: the label,
 softened by the default's P(ai). ``student_tail.py`` and ``student_full.py`` found that training its
@@ -34,9 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import shipped_training_data, write_json  # noqa: E402
-from student_tail import (BATCH, FIRST_TRAINED, K, SEED, cached_views, frozen_baseline,  # noqa: E402
-                          frozen_batchnorm_module, summary_row)
+from common import write_json  # noqa: E402
+from student_tail import K, SEED, cached_views, frozen_baseline, student_pool, summary_row, tail_cache, train_tail  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "student_distill.json"
 
@@ -53,72 +52,14 @@ def pca_targets(T: np.ndarray, rows: np.ndarray, dims: int) -> np.ndarray:
     return (Z / np.sqrt((Z[rows] ** 2).mean())).astype(np.float32)
 
 
-def distill_model(early_mean: np.ndarray, early_std: np.ndarray, dims: int):
-    import torch
-    from torch import nn
+def clip_targets(paths: list[str]) -> np.ndarray:
+    """The clean CLIP features the default's head reads, of every image (cached)."""
+    from attribution_alternatives import detector_columns
 
-    from artcheck.models.student import StudentTrunk, channel_stats
+    from artcheck.detect.backbones import get_backbone
+    from artcheck.lab.pool import feature_views
 
-    class Distilled(frozen_batchnorm_module()):
-        """Stages 14-18 (trainable) -> tap statistics beside the frozen early ones -> a logit and ``dims`` CLIP coordinates."""
-
-        def __init__(self):
-            super().__init__()
-            self.stages = nn.ModuleList(StudentTrunk().features[FIRST_TRAINED:19])
-            self.register_buffer("mean", torch.tensor(early_mean))
-            self.register_buffer("std", torch.tensor(early_std))
-            late = 2 * (160 * 3 + 320 + 1280)       # taps 14, 15, 16 (160 channels), 17, 18
-            self.norm = nn.LayerNorm(late, elementwise_affine=False)
-            self.head = nn.Linear(len(early_mean) + late, 1)
-            self.proj = nn.Linear(len(early_mean) + late, dims)
-            self.freeze_batchnorm()
-
-        def taps(self, act, early):
-            parts = []
-            for stage in self.stages:
-                act = stage(act)
-                parts += channel_stats(act)
-            return early, torch.cat(parts, 1)
-
-        def forward(self, act, early):
-            early, late = self.taps(act, early)
-            h = torch.cat([(early - self.mean) / self.std, self.norm(late)], 1)
-            return self.head(h)[:, 0], self.proj(h)
-
-    return Distilled()
-
-
-def train_distilled(views, rows, y, w, target, epochs: int, lr: float, weight: float, seed: int):
-    import torch
-    import torch.nn.functional as F
-
-    torch.manual_seed(seed)
-    e = views["clean"][1][rows]
-    model = distill_model(e.mean(0), e.std(0) + 1e-6, target.shape[1])
-    opt = torch.optim.AdamW([{"params": [p for p in model.stages.parameters() if p.requires_grad], "lr": lr},
-                             {"params": list(model.head.parameters()) + list(model.proj.parameters()), "lr": 10 * lr}],
-                            weight_decay=0.05)
-    steps = epochs * -(-len(rows) // BATCH)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [lr, 10 * lr], total_steps=steps)
-    rng, wt = np.random.default_rng(seed), torch.tensor(w / w.mean(), dtype=torch.float32)
-    model.train()
-    for _ in range(epochs):
-        order = rng.permutation(len(rows))
-        for s in range(0, len(order), BATCH):
-            b = order[s:s + BATCH]
-            aug = rng.random(len(b)) < 0.5
-            act = np.where(aug[:, None, None, None], views["aug1"][0][rows[b]], views["clean"][0][rows[b]])
-            early = np.where(aug[:, None], views["aug1"][1][rows[b]], views["clean"][1][rows[b]])
-            logit, z = model(torch.from_numpy(act.astype(np.float32)), torch.from_numpy(early))
-            loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[rows[b]], dtype=torch.float32),
-                                                       reduction="none") * wt[b]).mean()
-            if weight:
-                loss = loss + weight * F.mse_loss(z, torch.from_numpy(target[rows[b]]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    return model.eval()
+    return feature_views(get_backbone("clip-vit-b16", fetch=True), paths, 0)["clean"][:, detector_columns()]
 
 
 def read(model, view, rows):
@@ -130,7 +71,7 @@ def read(model, view, rows):
         for s in range(0, len(rows), 256):
             act = torch.from_numpy(view[0][rows[s:s + 256]].astype(np.float32))
             early = torch.from_numpy(view[1][rows[s:s + 256]])
-            logits.append(model(act, early)[0].numpy())
+            logits.append(model(act, early).numpy())
             taps.append(torch.cat(model.taps(act, early), 1).numpy())
     return np.concatenate(logits), np.concatenate(taps)
 
@@ -147,22 +88,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from artcheck.detect.arithmetic import cpu_info
-    from artcheck.detect.backbones import get_backbone
-    from artcheck.detect.weights import cache_dir
     from artcheck.lab.fast import soft_probe
-    from artcheck.lab.folds import unit_folds
-    from artcheck.lab.heads import source_weights
-    from artcheck.lab.pool import feature_views, holdout_units, training_manifest
-    from attribution_alternatives import detector_columns
 
-    manifest = training_manifest(shipped_training_data())
-    paths = [r.path for r in manifest]
-    y = np.array([r.target for r in manifest])
-    src = np.array([r.source for r in manifest])
-    folds = unit_folds(y, holdout_units(src, np.array([r.group for r in manifest])), K, SEED)
-    views = cached_views(paths, Path(args.cache) if args.cache else cache_dir().parent / "student_tail")
-    T = feature_views(get_backbone("clip-vit-b16", fetch=True), paths, 0)["clean"][:, detector_columns()]
-    w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    paths, y, src, folds, w = student_pool()
+    views = cached_views(paths, tail_cache(args.cache))
+    T = clip_targets(paths)
     scored = folds < args.folds
 
     rows_out = [frozen_baseline(views, folds, y, src, args.folds)]
@@ -172,7 +102,7 @@ def main() -> None:
         for k in range(args.folds):
             tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
             target = pca_targets(T, tr, args.dims)
-            model = train_distilled(views, tr, y, w[tr], target, args.epochs, args.lr, weight, SEED + k)
+            model = train_tail(views, tr, y, w[tr], args.epochs, args.lr, SEED + k, target, weight)
             out["logit"][te], taps_te = read(model, views["clean"], te)
             out["logit_robust"][te], taps_rob = read(model, views["robust"], te)
             taps_tr, taps_aug = read(model, views["clean"], tr)[1], read(model, views["aug1"], tr)[1]

@@ -32,8 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import shipped_training_data, write_json  # noqa: E402
-from student_tail import K, SEED, cached_views, frozen_baseline, frozen_batchnorm_module, summary_row  # noqa: E402
+from common import write_json  # noqa: E402
+from student_tail import (K, SEED, cached_views, frozen_baseline, frozen_batchnorm_module, student_pool,  # noqa: E402
+                          summary_row, tail_cache)
 
 RESULTS = ROOT / "benchmarks" / "results" / "student_full.json"
 BATCH = 32
@@ -168,32 +169,20 @@ def main() -> None:
     from artcheck.detect.preprocess import PreprocessConfig as Preprocess
     from artcheck.detect.weights import cache_dir
     from artcheck.lab.fast import student_preprocess
-    from artcheck.lab.folds import unit_folds
-    from artcheck.lab.heads import source_weights
-    from artcheck.lab.pool import holdout_units, training_manifest
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    manifest = training_manifest(shipped_training_data())
-    paths = [r.path for r in manifest]
-    y = np.array([r.target for r in manifest])
-    src = np.array([r.source for r in manifest])
-    folds = unit_folds(y, holdout_units(src, np.array([r.group for r in manifest])), K, SEED)
+    paths, y, src, folds, w = student_pool()
     cache = Path(args.cache) if args.cache else cache_dir().parent / "student_full"
     inputs = cached_inputs(paths, cache)
     pre = Preprocess.from_dict(student_preprocess())
-    w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     scored = np.isin(folds, range(args.folds))
 
     T = None
     if args.distill:
-        from attribution_alternatives import detector_columns
-        from student_distill import pca_targets
+        from student_distill import clip_targets, pca_targets
 
-        from artcheck.detect.backbones import get_backbone
-        from artcheck.lab.pool import feature_views
-
-        T = feature_views(get_backbone("clip-vit-b16", fetch=True), paths, 0)["clean"][:, detector_columns()]
-    rows_out = [frozen_baseline(cached_views(paths, cache_dir().parent / "student_tail"), folds, y, src, args.folds)]
+        T = clip_targets(paths)
+    rows_out = [frozen_baseline(cached_views(paths, tail_cache()), folds, y, src, args.folds)]
     clean, robust = np.zeros(len(y)), np.zeros(len(y))
     t0 = time.perf_counter()
     for k in range(args.folds):

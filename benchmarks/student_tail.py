@@ -95,14 +95,15 @@ def frozen_batchnorm_module():
     return FrozenBatchNorm
 
 
-def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
+def tail_model(early_mean: np.ndarray, early_std: np.ndarray, dims: int = 0):
     import torch
     from torch import nn
 
     from artcheck.models.student import StudentTrunk, channel_stats
 
     class Tail(frozen_batchnorm_module()):
-        """Stages 14-18 (ImageNet weights, trainable) -> their tap statistics, beside the frozen early ones -> a logit."""
+        """Stages 14-18 (ImageNet weights, trainable) -> their tap statistics, beside the frozen early ones -> a
+        logit (and, with ``dims``, that many CLIP coordinates: ``student_distill.py``)."""
 
         def __init__(self):
             super().__init__()
@@ -112,27 +113,38 @@ def tail_model(early_mean: np.ndarray, early_std: np.ndarray):
             late = 2 * (160 * 3 + 320 + 1280)       # taps 14, 15, 16 (160 channels), 17, 18
             self.norm = nn.LayerNorm(late, elementwise_affine=False)
             self.head = nn.Linear(len(early_mean) + late, 1)
+            self.proj = nn.Linear(len(early_mean) + late, dims) if dims else None
             self.freeze_batchnorm()
 
-        def forward(self, act, early):
+        def taps(self, act, early):
+            """(the early tap statistics as given, the trained stages' tap statistics)"""
             parts = []
             for stage in self.stages:
                 act = stage(act)
                 parts += channel_stats(act)
-            return self.head(torch.cat([(early - self.mean) / self.std, self.norm(torch.cat(parts, 1))], 1))[:, 0]
+            return early, torch.cat(parts, 1)
+
+        def forward(self, act, early, with_proj: bool = False):
+            early, late = self.taps(act, early)
+            h = torch.cat([(early - self.mean) / self.std, self.norm(late)], 1)
+            return (self.head(h)[:, 0], self.proj(h)) if with_proj else self.head(h)[:, 0]
 
     return Tail()
 
 
-def train_tail(views, rows, y, w, epochs: int, lr: float, seed: int):
+def train_tail(views, rows, y, w, epochs: int, lr: float, seed: int, target=None, weight: float = 0.0):
+    """Stages 14-18 and the head trained on ``rows``; with ``target`` ((N, dims) CLIP coordinates,
+    ``student_distill.pca_targets``) and ``weight`` > 0 a feature loss beside the label's."""
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(seed)
     e = views["clean"][1][rows]
-    model = tail_model(e.mean(0), e.std(0) + 1e-6)
+    distil = target is not None and weight > 0
+    model = tail_model(e.mean(0), e.std(0) + 1e-6, target.shape[1] if distil else 0)
+    heads = list(model.head.parameters()) + (list(model.proj.parameters()) if distil else [])
     opt = torch.optim.AdamW([{"params": [p for p in model.stages.parameters() if p.requires_grad], "lr": lr},
-                             {"params": model.head.parameters(), "lr": 10 * lr}], weight_decay=0.05)
+                             {"params": heads, "lr": 10 * lr}], weight_decay=0.05)
     steps = epochs * -(-len(rows) // BATCH)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [lr, 10 * lr], total_steps=steps)
     rng, wt = np.random.default_rng(seed), torch.tensor(w / w.mean(), dtype=torch.float32)
@@ -144,9 +156,12 @@ def train_tail(views, rows, y, w, epochs: int, lr: float, seed: int):
             aug = rng.random(len(b)) < 0.5
             act = np.where(aug[:, None, None, None], views["aug1"][0][rows[b]], views["clean"][0][rows[b]])
             early = np.where(aug[:, None], views["aug1"][1][rows[b]], views["clean"][1][rows[b]])
-            logit = model(torch.from_numpy(act.astype(np.float32)), torch.from_numpy(early))
+            act, early = torch.from_numpy(act.astype(np.float32)), torch.from_numpy(early)
+            logit, z = model(act, early, with_proj=True) if distil else (model(act, early), None)
             loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[rows[b]], dtype=torch.float32),
                                                        reduction="none") * wt[b]).mean()
+            if distil:
+                loss = loss + weight * F.mse_loss(z, torch.from_numpy(target[rows[b]]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -217,6 +232,28 @@ def frozen_baseline(views, folds, y, src, n_folds: int) -> dict:
                        robust[scored], time.perf_counter() - t0, **({"folds": n_folds} if n_folds < K else {}))
 
 
+def student_pool():
+    """(paths, labels, sources, the 5 unit folds, source-balanced weights) of the shipped detector's pool:
+    what every student benchmark trains and scores on."""
+    from artcheck.lab.folds import unit_folds
+    from artcheck.lab.heads import source_weights
+    from artcheck.lab.pool import holdout_units, training_manifest
+
+    manifest = training_manifest(shipped_training_data())
+    y = np.array([r.target for r in manifest])
+    src = np.array([r.source for r in manifest])
+    folds = unit_folds(y, holdout_units(src, np.array([r.group for r in manifest])), K, SEED)
+    w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    return [r.path for r in manifest], y, src, folds, w
+
+
+def tail_cache(folder: str | None = None) -> Path:
+    """Where the stage-13 activations are cached (``--cache`` or artcheck's cache)."""
+    from artcheck.detect.weights import cache_dir
+
+    return Path(folder) if folder else cache_dir().parent / "student_tail"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, nargs="+", default=[4])
@@ -225,18 +262,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from artcheck.detect.arithmetic import cpu_info
-    from artcheck.detect.weights import cache_dir
-    from artcheck.lab.folds import unit_folds
-    from artcheck.lab.heads import source_weights
-    from artcheck.lab.pool import holdout_units, training_manifest
 
-    manifest = training_manifest(shipped_training_data())
-    paths = [r.path for r in manifest]
-    y = np.array([r.target for r in manifest])
-    src = np.array([r.source for r in manifest])
-    folds = unit_folds(y, holdout_units(src, np.array([r.group for r in manifest])), K, SEED)
-    views = cached_views(paths, Path(args.cache) if args.cache else cache_dir().parent / "student_tail")
-    w = source_weights(y, src) * np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    paths, y, src, folds, w = student_pool()
+    views = cached_views(paths, tail_cache(args.cache))
 
     def summary(name, clean, robust, seconds):
         return summary_row(name, y, src, clean, robust, seconds)

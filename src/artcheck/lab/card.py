@@ -489,7 +489,7 @@ def fast_card(cfg: dict) -> str:
         f"mean and standard deviation of each stage's feature map ({cfg['feature_dim']} values; `models.student`), "
         f"exported to ONNX with float16 weights ({cfg['backbone_graph']}, run in float32 by ONNX Runtime; no torch). "
         f"Head: {cfg['recipe']}. The teacher is {cfg['teacher']['name']} {cfg['teacher']['version']}. "
-        "Its trunk is not fine-tuned: fine-tuning all of it, measured on five folds over hold-out units (`benchmarks/student_full.py`), gave 0.760 / 0.730 pooled / macro balanced accuracy against the frozen trunk's 0.756 / 0.739.",
+        "Its trunk is not fine-tuned: fine-tuning all of it, measured on five folds over hold-out units (`benchmarks/student_full.py`), gave 0.760 / 0.730 pooled / macro balanced accuracy against the frozen trunk's 0.756 / 0.739. Teaching its last stages the default's CLIP features beside the label (`benchmarks/student_distill.py`) gave 0.782 / 0.761, the first gain measured; not shipped yet (docs/benchmarks.md).",
         "", "## Training data",
         f"The default's pool: {cfg['n_images']} images from {len(cfg['training_data'])} sources (the default's card "
         "lists them with licences), and one processed copy of each (crop, resize, blur, JPEG or WebP at random).",

@@ -6,7 +6,9 @@ The student is ImageNet MobileNetV2 read at eight depths (``models.student``), e
 ONNX (a few MB, run with ONNX Runtime, no torch at check time), with a linear head fitted to
 soft targets: ``LAMBDA * label + (1 - LAMBDA) * the default's P(ai)`` on every training image
 and on one processed copy of it (the pool's processing augmentation). The trunk is frozen:
-fine-tuning it, measured on five unit folds (``benchmarks/student_full.py``), gains nothing.
+fine-tuning it on the labels, measured on five unit folds (``benchmarks/student_full.py``), gains
+nothing; regressing the default's CLIP features beside the label (``benchmarks/student_distill.py``) gains
+about 0.02, not shipped yet.
 
 Held out by source exactly as the default is: for each hold-out unit (``pool.holdout_units``)
 the default's recipe is refitted without it (the teacher of that fold: its scores on the
