@@ -25,6 +25,7 @@ labels-only tail of ``student_tail.py``, read the same two ways.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -113,8 +114,23 @@ def main() -> None:
             rows_out.append(summary_row(f"{name}: {'its label output' if reading == 'logit' else 'probe on learned taps'}",
                                         y[scored], src[scored], out[reading][scored], out[reading + "_robust"][scored],
                                         time.perf_counter() - t0, weight=weight, dims=args.dims, epochs=args.epochs))
+    command = "python benchmarks/student_distill.py " + " ".join(sys.argv[1:])
+    for row in rows_out[1:]:
+        row["command"] = command
     write_json(RESULTS, {"cpu": cpu_info(), "n": len(y), "k": K, "folds_scored": args.folds, "seed": SEED,
-                         "rows": rows_out, "command": "python benchmarks/student_distill.py " + " ".join(sys.argv[1:])})
+                         "rows": merged_rows(rows_out, args.folds)})
+
+
+def merged_rows(new: list[dict], folds: int) -> list[dict]:
+    """The rows of earlier runs (same folds scored) that this run did not redo, then this run's: each run
+    adds its settings to the file instead of replacing the others'."""
+    old = []
+    if RESULTS.exists():
+        earlier = json.loads(RESULTS.read_text())
+        if earlier.get("folds_scored") == folds:
+            old = earlier["rows"]
+    names = {r["method"] for r in new}
+    return new[:1] + [r for r in old[1:] if r["method"] not in names] + new[1:]
 
 
 if __name__ == "__main__":
