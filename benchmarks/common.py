@@ -105,7 +105,18 @@ def interval(y: np.ndarray, p: np.ndarray, metric, rng: np.random.Generator) -> 
 def shipped_training_data() -> list[str]:
     """The data folders the shipped default detector was built from (its detector.json)."""
     cfg = Path(__file__).resolve().parents[1] / "src" / "artcheck" / "assets" / "default" / "detector.json"
-    return json.loads(cfg.read_text())["data"]
+    data = json.loads(cfg.read_text())["data"]
+    missing = [d for d in data if not Path(d).exists()]
+    if missing:
+        if len(missing) == len(data):
+            fix = "run from the repository root (the paths are relative to it), with ../shared/data beside it"
+        elif any(Path(d).parts[:2] == ("data", "extra") for d in missing):
+            fix = "run `python scripts/extra_sources.py` first (it fetches them from Debian packages)"
+        else:
+            fix = "the shared datasets (wild-dev, github-art, github-art-2) belong in ../shared/data"
+        raise FileNotFoundError(f"the shipped detector's training data is not all here: missing {', '.join(missing)} "
+                                f"(relative to {Path.cwd()}); {fix}")
+    return data
 
 
 def training_pool(data: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
