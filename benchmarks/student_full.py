@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import write_json  # noqa: E402
-from student_tail import (K, SEED, cached_views, frozen_baseline, frozen_batchnorm_module, student_pool,  # noqa: E402
-                          summary_row, tail_cache)
+from student_tail import (K, SEED, cached_views, frozen_baseline, frozen_batchnorm_module,  # noqa: E402
+                          label_and_feature_loss, student_pool, summary_row, tail_cache)
 
 RESULTS = ROOT / "benchmarks" / "results" / "student_full.json"
 BATCH = 32
@@ -112,7 +112,6 @@ def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int, targe
     """``target``: (N, dims) CLIP coordinates (``student_distill.pca_targets``) the taps also regress,
     with ``weight`` beside the label's loss."""
     import torch
-    import torch.nn.functional as F
 
     from artcheck.models.student import StudentTrunk
     from artcheck.progress import track
@@ -138,10 +137,7 @@ def train_full(pre, inputs, rows, y, w, epochs: int, lr: float, seed: int, targe
             idx = rows[b]
             x = np.where(aug[:, None, None, None], inputs["aug1"][idx], inputs["clean"][idx])
             logit, z = model(_tensor(pre, x), with_proj=True) if distil else (model(_tensor(pre, x)), None)
-            loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[idx], dtype=torch.float32),
-                                                       reduction="none") * wt[b]).mean()
-            if distil:
-                loss = loss + weight * F.mse_loss(z, torch.from_numpy(target[idx]))
+            loss = label_and_feature_loss(logit, y[idx], wt[b], z, target[idx] if distil else None, weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -195,8 +191,9 @@ def main() -> None:
         f", CLIP feature loss x {args.distill:g} ({args.dims} dims)" if args.distill else "")
     rows_out.append(summary_row(name, y[scored], src[scored], clean[scored], robust[scored], time.perf_counter() - t0,
                                 folds=args.folds))
-    write_json(RESULTS.with_name("student_full_distill.json") if args.distill else RESULTS, {"cpu": cpu_info(), "n": int(scored.sum()), "k": K, "seed": SEED, "rows": rows_out,
-                         "command": "python benchmarks/student_full.py " + " ".join(sys.argv[1:])})
+    write_json(RESULTS.with_name("student_full_distill.json") if args.distill else RESULTS,
+               {"cpu": cpu_info(), "n": int(scored.sum()), "k": K, "seed": SEED, "rows": rows_out,
+                "command": "python benchmarks/student_full.py " + " ".join(sys.argv[1:])})
 
 
 if __name__ == "__main__":

@@ -124,19 +124,33 @@ def tail_model(early_mean: np.ndarray, early_std: np.ndarray, dims: int = 0):
                 parts += channel_stats(act)
             return early, torch.cat(parts, 1)
 
+        def joined(self, early, late):
+            """The head's input from the two tap groups."""
+            return torch.cat([(early - self.mean) / self.std, self.norm(late)], 1)
+
         def forward(self, act, early, with_proj: bool = False):
-            early, late = self.taps(act, early)
-            h = torch.cat([(early - self.mean) / self.std, self.norm(late)], 1)
+            h = self.joined(*self.taps(act, early))
             return (self.head(h)[:, 0], self.proj(h)) if with_proj else self.head(h)[:, 0]
 
     return Tail()
+
+
+def label_and_feature_loss(logit, y, wt, z=None, target=None, weight: float = 0.0):
+    """Weighted binary cross-entropy on the label, plus ``weight`` x the mean squared error of ``z`` against
+    ``target`` (the CLIP coordinates) when a target is given: the loss of every student benchmark."""
+    import torch
+    import torch.nn.functional as F
+
+    loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y, dtype=torch.float32), reduction="none") * wt).mean()
+    if target is not None:
+        loss = loss + weight * F.mse_loss(z, torch.from_numpy(target))
+    return loss
 
 
 def train_tail(views, rows, y, w, epochs: int, lr: float, seed: int, target=None, weight: float = 0.0):
     """Stages 14-18 and the head trained on ``rows``; with ``target`` ((N, dims) CLIP coordinates,
     ``student_distill.pca_targets``) and ``weight`` > 0 a feature loss beside the label's."""
     import torch
-    import torch.nn.functional as F
 
     torch.manual_seed(seed)
     e = views["clean"][1][rows]
@@ -158,10 +172,7 @@ def train_tail(views, rows, y, w, epochs: int, lr: float, seed: int, target=None
             early = np.where(aug[:, None], views["aug1"][1][rows[b]], views["clean"][1][rows[b]])
             act, early = torch.from_numpy(act.astype(np.float32)), torch.from_numpy(early)
             logit, z = model(act, early, with_proj=True) if distil else (model(act, early), None)
-            loss = (F.binary_cross_entropy_with_logits(logit, torch.tensor(y[rows[b]], dtype=torch.float32),
-                                                       reduction="none") * wt[b]).mean()
-            if distil:
-                loss = loss + weight * F.mse_loss(z, torch.from_numpy(target[rows[b]]))
+            loss = label_and_feature_loss(logit, y[rows[b]], wt[b], z, target[rows[b]] if distil else None, weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
