@@ -68,9 +68,10 @@ def forward_speed(backbone, n: int = 32) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", default=shipped_training_data(), help="training sources (default: the shipped build's)")
+    ap.add_argument("--data", nargs="+", help="training sources (default: the shipped build's)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/second_backbone.json"))
     args = ap.parse_args()
+    args.data = args.data or shipped_training_data()   # resolved here, so --help works without the data
     paths, y, src = training_pool(args.data)
     clip, dino = get_backbone("clip-vit-b16", fetch=True), get_backbone("vit-s14-focus", fetch=True)
     speed = {b.spec.name: round(forward_speed(b), 2) for b in (clip, dino)}

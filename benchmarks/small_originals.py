@@ -46,10 +46,11 @@ def small_original(size: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", default=shipped_training_data(), help="sources (default: the shipped build's)")
+    ap.add_argument("--data", nargs="+", help="sources (default: the shipped build's)")
     ap.add_argument("--sizes", nargs="+", type=int, default=[150, 100], help="simulated original sizes, px")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/small_originals.json"))
     args = ap.parse_args()
+    args.data = args.data or shipped_training_data()   # resolved here, so --help works without the data
     paths, y, src = training_pool(args.data)
     clip = get_backbone("clip-vit-b16", fetch=True)
     views = views_of(clip, paths, 2)
