@@ -95,6 +95,13 @@ def test_cli_check_formats_and_exit_codes(tiny_detector_dir, synth_dir, tmp_path
     lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert len(lines) == 7 and sum(l["error"] is not None for l in lines) == 1
     (folder / "broken.png").unlink()
+    (folder / "sub").mkdir()
+    (folder / "sub" / "deep.png").write_bytes((folder / "0.png").read_bytes())
+    assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-q"]) == 0     # the table
+    out = capsys.readouterr().out
+    # the shared folder once above the table, each file by its name relative to it
+    assert f"in{folder}" in "".join(out.split()) and "sub/deep.png" in out and f"{folder}/0.png" not in out
+    (folder / "sub" / "deep.png").unlink()
     assert main(["check", str(folder / "*.png"), "--model", str(tiny_detector_dir), "-f", "csv", "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("path,verdict,p_ai")
     assert main(["check", str(folder), "--model", str(tiny_detector_dir), "-f", "xml"]) == 2

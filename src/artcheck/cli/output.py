@@ -146,21 +146,50 @@ class Writer:
         if self.fmt == "json":
             self.out.write(json.dumps({"results": [v.to_dict() for v in self.rows], "summary": s}, indent=2) + "\n")
         elif self.fmt == "table":
-            table = Table(show_lines=False)
-            families = any(v.family for v in self.rows)
-            for col in ("image", "verdict", "P(ai)") + (("family",) if families else ()) + ("why",):
-                table.add_column(col, overflow="fold")
-            colour = {"ai": "red", "human": "green", "uncertain": "yellow"}
-            for v in self.rows:
-                # text from files and paths is never markup: Text objects, control characters escaped
-                verdict = Text(v.verdict or "error", style=colour.get(v.verdict, "magenta"))
-                fam = ([family_cell(v)] if families else [])
-                # the family has its own column here; the reason's family sentence would say it twice
-                why = v.reason.split(FAMILY_SENTENCE)[0] if families else v.reason
-                table.add_row(Text(printable(v.path)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", *fam,
-                              Text(printable(why)))
-            console.print(table)
+            console.print(results_table(self.rows))
         return s
+
+
+def results_table(rows: list[Verdict]) -> Table:
+    """The verdicts as a table: the folder the files share above it, each file by its name below it."""
+    base, names = shown_paths([v.path for v in rows])
+    # the folder the files share is said once, above the table, so the names get the width
+    table = Table(show_lines=False, title=Text(f"in {printable(base)}") if base else None,
+                  title_justify="left", expand=True)
+    families = any(v.family for v in rows)
+    # verdict, P(ai) and family as wide as they need (a family up to 26 characters); image and why
+    # share the rest 2 : 3
+    ratios = {"image": 2, "why": 3}
+    fam_width = min(26, max([len(family_cell(v)) for v in rows] + [6]))
+    for col in ("image", "verdict", "P(ai)") + (("family",) if families else ()) + ("why",):
+        table.add_column(col, overflow="fold", ratio=ratios.get(col), no_wrap=col in ("verdict", "P(ai)"),
+                         min_width=fam_width if col == "family" else None)
+    colour = {"ai": "red", "human": "green", "uncertain": "yellow"}
+    for v, name in zip(rows, names):
+        # text from files and paths is never markup: Text objects, control characters escaped
+        verdict = Text(v.verdict or "error", style=colour.get(v.verdict, "magenta"))
+        fam = ([family_cell(v)] if families else [])
+        # the family has its own column here; the reason's family sentence would say it twice
+        why = v.reason.split(FAMILY_SENTENCE)[0] if families else v.reason
+        table.add_row(Text(printable(name)), verdict, "" if v.p_ai is None else f"{v.p_ai:.2f}", *fam,
+                      Text(printable(why)))
+    return table
+
+
+def shown_paths(paths: list[str]) -> tuple[str | None, list[str]]:
+    """(the folder every path is in, or None; each path relative to it): what the table prints."""
+    import os
+
+    if not paths:
+        return None, []
+    try:
+        full = [os.path.abspath(p) for p in paths]
+        base = os.path.commonpath([os.path.dirname(p) for p in full])
+    except ValueError:              # different drives (Windows), mixed kinds of path
+        return None, list(paths)
+    if base in ("", os.sep):
+        return None, list(paths)
+    return base, [os.path.relpath(p, base) for p in full]
 
 
 def family_cell(v: Verdict) -> str:
