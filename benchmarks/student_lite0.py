@@ -1,0 +1,110 @@
+"""The fast tier's other allowed trunk: EfficientNet-Lite0 read at eight depths, against MobileNetV2.
+
+    python benchmarks/student_lite0.py    # about 15 min here the first time (the taps are cached); results/student_lite0.json
+
+Issue 23 (point 4) allows MobileNetV2 or EfficientNet-Lite0 as the fast tier's student. The shipped
+student is MobileNetV2's per-channel mean and std at eight depths (``models.student``); Lite0 was
+measured only as a pooled 1280-d feature (docs/benchmarks.md: 0.697 / 0.675 against MobileNetV2's
+0.702 / 0.680). This reads Lite0 the way the student reads MobileNetV2: the mean and std of every
+channel at the end of each of its seven stages (blocks 0, 2, 4, 7, 10, 14, 15) and after its head
+convolution (16, 24, 40, 80, 112, 192, 320 and 1280 channels: 4,128 values), frozen ImageNet weights,
+its own preprocessing (224 px, bicubic, mean 0.5 and std 0.5).
+
+Protocol: ``student_tail.py``'s (the shipped pool, 5 folds over hold-out units, the shipped student's
+recipe ``lab.fast.soft_probe`` with labels only, C = 0.003, fitted on the clean image and one processed
+copy; pooled and macro, clean and after JPEG q60 + 0.75x, threshold 0.5). Rows: MobileNetV2's taps (the
+shipped student), Lite0's taps, and both side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import write_json  # noqa: E402
+from student_tail import K, SEED, cached_views, frozen_taps, student_pool, summary_row, tail_cache  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "student_lite0.json"
+LITE0_TAPS = (0, 2, 4, 7, 10, 14, 15)      # the last block of each stage; the head convolution is tapped too
+
+
+def lite0_taps(paths: list[str], folder: Path) -> dict[str, np.ndarray]:
+    """view -> (N, 4128) Lite0 tap statistics of every image (cached as .npy in ``folder``)."""
+    import torch
+
+    from artcheck.detect.backbones import get_spec
+    from artcheck.images import load_image
+    from artcheck.lab.pool import _robust, processed_copy
+    from artcheck.models import create_model
+    from artcheck.models.student import channel_stats
+    from artcheck.progress import track
+
+    fns = {"clean": None, "aug1": processed_copy(1), "robust": _robust}
+    pre = get_spec("efficientnet-lite0").preprocess
+    net = create_model("efficientnet-lite0-transfer", pretrained=True).features.net.eval()
+    out = {}
+    for view, fn in fns.items():
+        f = folder / f"lite0-taps-{view}.npy"
+        if not f.exists():
+            rows = []
+            for s in track(range(0, len(paths), 32), f"EfficientNet-Lite0 taps, {view}"):
+                imgs = [load_image(p).image.convert("RGB") for p in paths[s:s + 32]]
+                imgs = [fn(im, s + j) if fn else im for j, im in enumerate(imgs)]
+                x = torch.from_numpy(pre.normalize(np.stack([pre.to_uint8(im) for im in imgs])))
+                parts = []
+                with torch.no_grad():
+                    x = net._swish(net._bn0(net._conv_stem(x)))
+                    for i, block in enumerate(net._blocks):
+                        x = block(x, drop_connect_rate=0)
+                        if i in LITE0_TAPS:
+                            parts += channel_stats(x)
+                    parts += channel_stats(net._swish(net._bn1(net._conv_head(x))))
+                rows.append(torch.cat(parts, 1).numpy())
+            folder.mkdir(parents=True, exist_ok=True)
+            np.save(f, np.concatenate(rows))
+        out[view] = np.load(f)
+    return out
+
+
+def probe_rows(name: str, taps: dict[str, np.ndarray], y, src, folds) -> dict:
+    """The shipped student's recipe (labels only) on ``taps``, held out on the 5 unit folds."""
+    from artcheck.lab.fast import soft_probe
+
+    t0 = time.perf_counter()
+    clean, robust = np.zeros(len(y)), np.zeros(len(y))
+    for k in range(K):
+        tr, te = folds != k, folds == k
+        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
+        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
+    return summary_row(name, y, src, clean, robust, time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", default=None, help="folder for the cached taps (default: artcheck's cache)")
+    args = ap.parse_args()
+
+    from artcheck.detect.arithmetic import cpu_info
+
+    paths, y, src, folds, _ = student_pool()
+    folder = tail_cache(args.cache)
+    views = cached_views(paths, folder)
+    mobilenet = {v: frozen_taps(views, v) for v in views}
+    lite0 = lite0_taps(paths, folder)
+    both = {v: np.concatenate([mobilenet[v], lite0[v]], 1) for v in views}
+    rows = [probe_rows("MobileNetV2 taps (the shipped student)", mobilenet, y, src, folds),
+            probe_rows("EfficientNet-Lite0 taps", lite0, y, src, folds),
+            probe_rows("MobileNetV2 + EfficientNet-Lite0 taps", both, y, src, folds)]
+    write_json(RESULTS, {"cpu": cpu_info(), "n": len(y), "k": K, "seed": SEED, "rows": rows,
+                         "command": "python benchmarks/student_lite0.py"})
+
+
+if __name__ == "__main__":
+    main()
