@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import write_json  # noqa: E402
-from student_tail import K, SEED, cached_views, frozen_taps, student_pool, summary_row, tail_cache  # noqa: E402
+from student_tail import (K, SEED, cached_views, frozen_taps, student_pool, summary_row, tail_cache,  # noqa: E402
+                          view_batches)
 
 RESULTS = ROOT / "benchmarks" / "results" / "student_lite0.json"
 LITE0_TAPS = (0, 2, 4, 7, 10, 14, 15)      # the last block of each stage; the head convolution is tapped too
@@ -40,11 +41,9 @@ def lite0_taps(paths: list[str], folder: Path) -> dict[str, np.ndarray]:
     import torch
 
     from artcheck.detect.backbones import get_spec
-    from artcheck.images import load_image
     from artcheck.lab.pool import _robust, processed_copy
     from artcheck.models import create_model
     from artcheck.models.student import channel_stats
-    from artcheck.progress import track
 
     fns = {"clean": None, "aug1": processed_copy(1), "robust": _robust}
     pre = get_spec("efficientnet-lite0").preprocess
@@ -54,10 +53,7 @@ def lite0_taps(paths: list[str], folder: Path) -> dict[str, np.ndarray]:
         f = folder / f"lite0-taps-{view}.npy"
         if not f.exists():
             rows = []
-            for s in track(range(0, len(paths), 32), f"EfficientNet-Lite0 taps, {view}"):
-                imgs = [load_image(p).image.convert("RGB") for p in paths[s:s + 32]]
-                imgs = [fn(im, s + j) if fn else im for j, im in enumerate(imgs)]
-                x = torch.from_numpy(pre.normalize(np.stack([pre.to_uint8(im) for im in imgs])))
+            for x in view_batches(paths, fn, pre, f"EfficientNet-Lite0 taps, {view}"):
                 parts = []
                 with torch.no_grad():
                     x = net._swish(net._bn0(net._conv_stem(x)))

@@ -43,7 +43,6 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
     from artcheck.detect.backbones import get_spec
     from artcheck.lab.pool import _robust, processed_copy
     from artcheck.models.student import StudentTrunk, channel_stats
-    from artcheck.progress import track
 
     fns = {"clean": None, "aug1": processed_copy(1), "robust": _robust}
     pre = get_spec("mobilenet-v2").preprocess
@@ -51,14 +50,9 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
     for view, fn in fns.items():
         fa, fe = folder / f"act13-{view}.npy", folder / f"early-{view}.npy"
         if not fa.exists():
-            from artcheck.images import load_image
-
             trunk = StudentTrunk().features.eval()
             acts, early = [], []
-            for s in track(range(0, len(paths), 32), f"stage-13 activations, {view}"):
-                imgs = [load_image(p).image.convert("RGB") for p in paths[s:s + 32]]
-                imgs = [fn(im, s + j) if fn else im for j, im in enumerate(imgs)]
-                x = torch.from_numpy(pre.normalize(np.stack([pre.to_uint8(im) for im in imgs])))
+            for x in view_batches(paths, fn, pre, f"stage-13 activations, {view}"):
                 parts = []
                 with torch.no_grad():
                     for i in range(FIRST_TRAINED):
@@ -72,6 +66,20 @@ def cached_views(paths: list[str], folder: Path) -> dict[str, tuple[np.ndarray, 
             np.save(fe, np.concatenate(early))
         out[view] = (np.load(fa), np.load(fe))
     return out
+
+
+def view_batches(paths: list[str], fn, pre, label: str, batch: int = 32):
+    """Batches of ``paths`` as model input tensors: each image read, through the view ``fn`` (``(img, i) -> img``,
+    or None for the clean image) and the preprocessing ``pre``, with a progress bar named ``label``."""
+    import torch
+
+    from artcheck.images import load_image
+    from artcheck.progress import track
+
+    for s in track(range(0, len(paths), batch), label):
+        imgs = [load_image(p).image.convert("RGB") for p in paths[s:s + batch]]
+        imgs = [fn(im, s + j) if fn else im for j, im in enumerate(imgs)]
+        yield torch.from_numpy(pre.normalize(np.stack([pre.to_uint8(im) for im in imgs])))
 
 
 def frozen_batchnorm_module():
