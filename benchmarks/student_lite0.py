@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import write_json  # noqa: E402
-from student_tail import (K, SEED, cached_views, frozen_taps, student_pool, summary_row, tail_cache,  # noqa: E402
+from student_tail import (K, SEED, cached_views, frozen_taps, probe_taps, student_pool, tail_cache,  # noqa: E402
                           view_batches)
 
 RESULTS = ROOT / "benchmarks" / "results" / "student_lite0.json"
@@ -69,19 +68,6 @@ def lite0_taps(paths: list[str], folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def probe_rows(name: str, taps: dict[str, np.ndarray], y, src, folds) -> dict:
-    """The shipped student's recipe (labels only) on ``taps``, held out on the 5 unit folds."""
-    from artcheck.lab.fast import soft_probe
-
-    t0 = time.perf_counter()
-    clean, robust = np.zeros(len(y)), np.zeros(len(y))
-    for k in range(K):
-        tr, te = folds != k, folds == k
-        probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
-        clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
-    return summary_row(name, y, src, clean, robust, time.perf_counter() - t0)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=None, help="folder for the cached taps (default: artcheck's cache)")
@@ -95,9 +81,9 @@ def main() -> None:
     mobilenet = {v: frozen_taps(views, v) for v in views}
     lite0 = lite0_taps(paths, folder)
     both = {v: np.concatenate([mobilenet[v], lite0[v]], 1) for v in views}
-    rows = [probe_rows("MobileNetV2 taps (the shipped student)", mobilenet, y, src, folds),
-            probe_rows("EfficientNet-Lite0 taps", lite0, y, src, folds),
-            probe_rows("MobileNetV2 + EfficientNet-Lite0 taps", both, y, src, folds)]
+    rows = [probe_taps("MobileNetV2 taps (the shipped student)", mobilenet, folds, y, src),
+            probe_taps("EfficientNet-Lite0 taps", lite0, folds, y, src),
+            probe_taps("MobileNetV2 + EfficientNet-Lite0 taps", both, folds, y, src)]
     write_json(RESULTS, {"cpu": cpu_info(), "n": len(y), "k": K, "seed": SEED, "rows": rows,
                          "command": "python benchmarks/student_lite0.py"})
 

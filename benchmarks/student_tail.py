@@ -237,18 +237,24 @@ def summary_row(name: str, y, src, clean, robust, seconds: float, **extra) -> di
 
 def frozen_baseline(views, folds, y, src, n_folds: int) -> dict:
     """The shipped student's recipe (labels only) on the cached taps, the first ``n_folds`` folds scored."""
+    taps = {v: frozen_taps(views, v) for v in views}
+    return probe_taps("frozen student (shipped recipe, labels only)", taps, folds, y, src, n_folds)
+
+
+def probe_taps(name: str, taps: dict[str, np.ndarray], folds, y, src, n_folds: int = K) -> dict:
+    """The shipped student's recipe (``lab.fast.soft_probe``, labels only) fitted on the clean and processed
+    ``taps`` of each fold's training rows, its results row on the first ``n_folds`` folds held out."""
     from artcheck.lab.fast import soft_probe
 
     t0 = time.perf_counter()
-    taps = {v: frozen_taps(views, v) for v in views}
     clean, robust = np.zeros(len(y)), np.zeros(len(y))
     for k in range(n_folds):
         tr, te = folds != k, folds == k
         probe = soft_probe([taps["clean"][tr], taps["aug1"][tr]], y[tr], y[tr].astype(float), src[tr])
         clean[te], robust[te] = probe.decision_function(taps["clean"][te]), probe.decision_function(taps["robust"][te])
     scored = folds < n_folds
-    return summary_row("frozen student (shipped recipe, labels only)", y[scored], src[scored], clean[scored],
-                       robust[scored], time.perf_counter() - t0, **({"folds": n_folds} if n_folds < K else {}))
+    return summary_row(name, y[scored], src[scored], clean[scored], robust[scored], time.perf_counter() - t0,
+                       **({"folds": n_folds} if n_folds < K else {}))
 
 
 def student_pool():
